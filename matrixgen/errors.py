@@ -116,5 +116,14 @@ _define("MG-GEN-002", E, "the secret key file {path} is not usable: {reason}; se
 # --- store -------------------------------------------------------------------------------------
 
 # --- report ------------------------------------------------------------------------------------
+_define("MG-REPORT-001", E, "round label {value!r} cannot be used as a folder name; use letters, digits, '.', '_' and '-'")
+_define("MG-REPORT-002", E, "the report could not be rendered: {reason}; the other reports are unaffected, fix the cause and run the report again")
+_define("MG-REPORT-003", W, "the PDF renderer reported: {message}; the PDF was written but may not look right")
+_define("MG-REPORT-004", E, "the report could not be written: {reason}; check that the output folder is writable and has space")
+_define("MG-REPORT-005", E, "{path} is missing from the templates folder; restore it from the matrixgen source")
+_define("MG-REPORT-006", E, "the report asked for {url}, which is not in the templates folder; only template files and data: URLs are served")
+_define("MG-REPORT-007", E, "no round {value!r} in the store; known rounds: {known}")
+_define("MG-REPORT-008", E, "partnership {value!r} has no current submission in round {round}; check the id (known ids: {known})")
+_define("MG-REPORT-009", E, "there are no submissions to report on{where}; score some returned workbooks first")
 
 # --- send --------------------------------------------------------------------------------------

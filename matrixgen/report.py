@@ -1,0 +1,760 @@
+"""Stored results -> HTML (Jinja2) -> PDF (WeasyPrint): a report per partnership, one for the state.
+
+The report works on view models (``PartnershipReportData``, ``PortfolioData``) that hold
+everything a page shows, so rendering needs no database and tests build them from the real
+rubric and ``score.score()``. ``store_reports.py``-style code turns stored rows into them.
+
+Safety. Respondents' evidence is untrusted text. Jinja2 escapes it (autoescape, and
+``StrictUndefined`` so a typo in a template fails instead of printing nothing), and WeasyPrint
+gets ``TemplateFetcher``, which serves files inside ``templates/`` and ``data:`` URLs and refuses
+everything else. A refused URL or one of our own files missing stops the render: a report that
+silently lost its font or stylesheet is worse than no report.
+
+Speed. Per report most of the time is layout and font subsetting (HarfBuzz's subsetter,
+``libharfbuzz-subset0``, makes the latter cheap). What can be shared is: the parsed stylesheets,
+the ``FontConfiguration`` that holds the shipped font and the Jinja environment. ``Renderer``
+builds them once; ``write_reports`` gives each worker process its own ``Renderer``.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+import re
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .errors import Problem, problem
+from .roster import Partnership
+from .rubric import Response, Rubric
+from .score import Score, rule_sentence, stage_label
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+PEERS_MIN = 5  # fewer partnerships than this in a round and counts could point at someone
+MATRIX_TEXT = 72  # characters of criterion text in a matrix cell; the full text is in the rubric
+NOT_YET = "Not yet at a stage"
+ROUND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+# Each stylesheet is parsed once per Renderer. Fonts / Variables / Page rules / Style.
+STYLESHEETS = {
+    "partnership": ("fonts.css", "variables.css", "page.css", "report.css"),
+    "portfolio": ("fonts.css", "variables.css", "page.css", "report.css", "portfolio.css"),
+}
+PDF_OPTIONS = {
+    # PDF/UA-1: tagged structure, document title shown, language, XMP identification.
+    "pdf_variant": "pdf/ua-1",
+}
+
+
+# --- view models ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One criterion as the partnership answered it."""
+
+    label: str | None = None  # the response label on the rubric's scale; None = unanswered
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
+class PastRound:
+    """An earlier round of the same partnership, for the progress section."""
+
+    round: str
+    score: Score
+    answers: Mapping[str, Answer] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartnershipReportData:
+    rubric: Rubric
+    partnership: Partnership
+    round: str
+    score: Score
+    answers: Mapping[str, Answer]
+    received_at: datetime | date | str | None = None
+    respondent: str = ""
+    sha256: str = ""
+    status: str = "complete"
+    problems: tuple[Problem, ...] = ()
+    history: tuple[PastRound, ...] = ()  # earlier rounds, oldest first
+    peers: Mapping[str | None, int] | None = None  # stage id (None = no stage) -> partnerships
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class PortfolioRow:
+    partnership: Partnership
+    stage_id: str | None
+    progress: float
+    status: str = "complete"
+    problem_count: int = 0
+    previous_stage_id: str | None = None
+    previous_progress: float | None = None  # None = no submission in the previous round
+
+    @property
+    def has_previous(self) -> bool:
+        return self.previous_progress is not None
+
+
+@dataclass(frozen=True)
+class PortfolioData:
+    rubric: Rubric
+    round: str
+    rows: tuple[PortfolioRow, ...]
+    previous_round: str | None = None
+    not_returned: tuple[Partnership, ...] | None = None  # None = the round's roster is not known
+    problems: tuple[tuple[str, Problem], ...] = ()  # (partnership id, problem)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def stage_index(self, stage_id: str | None) -> int:
+        return -1 if stage_id is None else self.rubric.stage(stage_id).index
+
+    @property
+    def counts_by_stage(self) -> dict[str | None, int]:
+        """Partnerships per overall stage, every stage present (None = not yet at a stage)."""
+        counts: dict[str | None, int] = {None: 0, **{s.id: 0 for s in self.rubric.stages}}
+        for row in self.rows:
+            counts[row.stage_id] += 1
+        return counts
+
+    def counts_by(self, attribute: str) -> dict[str, dict[str | None, int]]:
+        """``{"region name": {stage id: count}}`` for attribute ``region`` or ``sector``."""
+        groups: dict[str, dict[str | None, int]] = {}
+        for row in sorted(self.rows, key=lambda r: getattr(r.partnership, attribute).casefold()):
+            key = getattr(row.partnership, attribute) or "(not given)"
+            counts = groups.setdefault(key, {None: 0, **{s.id: 0 for s in self.rubric.stages}})
+            counts[row.stage_id] += 1
+        return groups
+
+    @property
+    def advanced(self) -> tuple[PortfolioRow, ...]:
+        return tuple(r for r in self.rows if r.has_previous
+                     and self.stage_index(r.stage_id) > self.stage_index(r.previous_stage_id))
+
+    @property
+    def slipped(self) -> tuple[PortfolioRow, ...]:
+        return tuple(r for r in self.rows if r.has_previous
+                     and self.stage_index(r.stage_id) < self.stage_index(r.previous_stage_id))
+
+
+def peer_counts(rubric: Rubric, scores: Iterable[Score]) -> dict[str | None, int] | None:
+    """How many partnerships are at each stage; None when the round is too small to show."""
+    scores = list(scores)
+    if len(scores) < PEERS_MIN:
+        return None
+    counts: dict[str | None, int] = {None: 0, **{s.id: 0 for s in rubric.stages}}
+    for s in scores:
+        counts[s.stage_id] += 1
+    return counts
+
+
+# --- the URL fetcher --------------------------------------------------------------------------
+
+try:  # WeasyPrint >= 68 has a fetcher class; FatalURLFetchingError stops the render.
+    from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+except ImportError:  # pragma: no cover - pyproject pins a version that has them
+    raise
+
+
+class AssetError(FatalURLFetchingError):
+    """A URL was refused, or one of our own template files is missing. Stops the render."""
+
+    def __init__(self, found: Problem):
+        super().__init__(str(found))
+        self.problem = found
+
+
+class TemplateFetcher(URLFetcher):
+    """Serves files inside ``root`` and ``data:`` URLs; refuses everything else.
+
+    ``requests`` records every URL asked for when ``record`` is true (tests use it to prove
+    that respondents' text made WeasyPrint fetch nothing).
+    """
+
+    def __init__(self, root: Path = TEMPLATES, record: bool = False):
+        super().__init__(allowed_protocols=("data",), allow_redirects=False, fail_on_errors=True)
+        self.root = Path(root).resolve()
+        self.record = record
+        self.requests: list[str] = []
+        self._cache: dict[Path, bytes] = {}
+
+    def fetch(self, url: str, headers: dict | None = None) -> URLFetcherResponse:
+        if self.record:
+            self.requests.append(url)
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme == "data":
+            return super().fetch(url, headers)
+        if scheme == "file":
+            parts = urlsplit(url)
+            if parts.netloc in ("", "localhost"):
+                path = Path(url2pathname(unquote(parts.path))).resolve()
+                if path.is_relative_to(self.root):
+                    return self._serve(url, path)
+        raise AssetError(problem("MG-REPORT-006", "", url=url[:200]))
+
+    def _serve(self, url: str, path: Path) -> URLFetcherResponse:
+        body = self._cache.get(path)
+        if body is None:
+            try:
+                body = path.read_bytes()
+            except OSError:
+                raise AssetError(problem("MG-REPORT-005", "", path=path.relative_to(self.root).as_posix())) from None
+            self._cache[path] = body
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(url, body, {"Content-Type": kind})
+
+
+# --- presentation helpers ---------------------------------------------------------------------
+
+
+def percent(value: float) -> int:
+    """0.625 -> 63 (half up, as people round, not Python's half-to-even)."""
+    return int(value * 100 + 0.5)
+
+
+def abbreviate(text: str, limit: int = 110) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:—-(")
+    return cut + "…"
+
+
+def format_day(value: datetime | date | str | None) -> str:
+    if value is None or value == "":
+        return "not recorded"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def format_moment(value: datetime | str) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return value.strftime("%Y-%m-%d %H:%M")
+
+
+def answer_kind(response: Response | None) -> str:
+    """The CSS class and legend key of an answer: met, progress, notyet or unanswered."""
+    if response is None:
+        return "unanswered"
+    if response.met:
+        return "met"
+    return "progress" if response.points > 0 else "notyet"
+
+
+SYMBOLS = {"met": "●", "progress": "◐", "notyet": "○", "unanswered": "?"}
+
+
+def _response(rubric: Rubric, answer: Answer | None) -> Response | None:
+    if answer is None or answer.label is None:
+        return None
+    return rubric.match_response(answer.label)
+
+
+def _legend(rubric: Rubric) -> list[dict]:
+    entries = [{"kind": answer_kind(r), "label": r.label} for r in rubric.responses]
+    entries.append({"kind": "unanswered", "label": "Unanswered"})
+    return [dict(e, symbol=SYMBOLS[e["kind"]]) for e in entries]
+
+
+def _stage_index(rubric: Rubric, stage_id: str | None) -> int:
+    return -1 if stage_id is None else rubric.stage(stage_id).index
+
+
+def _change(rubric: Rubric, before: str | None, after: str | None) -> str:
+    a, b = _stage_index(rubric, before), _stage_index(rubric, after)
+    return "up" if b > a else "down" if b < a else "same"
+
+
+def _progress_chart(points: Sequence[tuple[str, float]]) -> dict:
+    """Coordinates for the small inline-SVG line chart of overall progress by round."""
+    width, height, left, right, top, bottom, inset = 320, 120, 34, 8, 14, 22, 22
+    inner_h = height - top - bottom
+    first, last = left + inset, width - right - inset
+    step = (last - first) / (len(points) - 1) if len(points) > 1 else 0
+    dots = []
+    for i, (label, value) in enumerate(points):
+        x = first + i * step if len(points) > 1 else (first + last) / 2
+        y = top + inner_h * (1 - value)
+        dots.append({"x": round(x, 1), "y": round(y, 1), "label": label, "pct": percent(value)})
+    return {
+        "width": width, "height": height, "left": left, "right": width - right,
+        "top": top, "bottom": top + inner_h, "mid": top + inner_h / 2,
+        "dots": dots,
+        "line": " ".join(f"{d['x']},{d['y']}" for d in dots),
+        "alt": "Overall progress by round: " + "; ".join(f"{d['label']} {d['pct']}%" for d in dots) + ".",
+    }
+
+
+def _peers_chart(rubric: Rubric, counts: Mapping[str | None, int], own: str | None) -> dict:
+    """Rows of the horizontal bar chart of partnerships per stage (counts only, no names)."""
+    keys = [None, *(s.id for s in rubric.stages)]
+    largest = max(counts.values()) or 1
+    label_x, bar_x, bar_max, row = 118, 124, 200, 17
+    rows = [
+        {
+            "label": stage_label(rubric, key, NOT_YET),
+            "count": counts.get(key, 0),
+            "width": round(bar_max * counts.get(key, 0) / largest, 1),
+            "y": i * row,
+            "you": key == own,
+        }
+        for i, key in enumerate(keys)
+    ]
+    total = sum(counts.values())
+    alt = "Partnerships in this round by overall stage: " + "; ".join(
+        f"{r['label']} {r['count']}{' (this partnership)' if r['you'] else ''}" for r in rows) + "."
+    return {
+        "total": total,
+        "rows": rows,
+        "alt": alt,
+        "chart": {"width": bar_x + bar_max + 70, "height": len(rows) * row + 2, "label_x": label_x, "bar_x": bar_x},
+    }
+
+
+# --- template contexts ------------------------------------------------------------------------
+
+
+def partnership_context(data: PartnershipReportData) -> dict:
+    """Everything the partnership template shows, computed here so the template stays simple."""
+    rubric, score = data.rubric, data.score
+    responses = {c.id: _response(rubric, data.answers.get(c.id)) for c in rubric.criteria}
+    evidence = {c.id: (data.answers.get(c.id) or Answer()).evidence.strip() for c in rubric.criteria}
+
+    current = _stage_index(rubric, score.stage_id)
+    ladder = [
+        {"label": s.label, "state": "reached" if s.index < current else "current" if s.index == current else "ahead"}
+        for s in rubric.stages
+    ]
+
+    matrix = []
+    for dim in rubric.dimensions:
+        ds = score.dimension(dim.id)
+        cells = []
+        for stage in rubric.stages:
+            items = [
+                {
+                    "id": c.id,
+                    "text": abbreviate(c.text, MATRIX_TEXT),
+                    "kind": answer_kind(responses[c.id]),
+                    "symbol": SYMBOLS[answer_kind(responses[c.id])],
+                    "answer": responses[c.id].label if responses[c.id] else "Unanswered",
+                }
+                for c in rubric.cells(dim.id, stage.id)
+            ]
+            kind = items[0]["kind"] if len(items) == 1 else "mixed"
+            cells.append({"criteria": items, "kind": kind, "reached": ds.stage_id == stage.id})
+        matrix.append({"label": dim.label, "reached": stage_label(rubric, ds.stage_id), "cells": cells})
+
+    next_steps = []
+    for dim in rubric.dimensions:
+        ds = score.dimension(dim.id)
+        criteria = [rubric.criterion(cid) for cid in ds.next_steps]
+        next_steps.append({
+            "label": dim.label,
+            "reached": stage_label(rubric, ds.stage_id),
+            "next": stage_label(rubric, ds.next_stage_id) if ds.next_stage_id else None,
+            "criteria": [
+                {
+                    "id": c.id,
+                    "text": c.text,
+                    "answer": responses[c.id].label if responses[c.id] else "Unanswered",
+                    "kind": answer_kind(responses[c.id]),
+                    "evidence": evidence[c.id],
+                }
+                for c in criteria if c is not None
+            ],
+        })
+
+    evidence_rows = [
+        {
+            "id": c.id,
+            "answer": responses[c.id].label if responses[c.id] else "Unanswered",
+            "symbol": SYMBOLS[answer_kind(responses[c.id])],
+            "evidence": evidence[c.id],
+        }
+        for c in rubric.criteria if evidence[c.id]
+    ]
+    no_evidence = [c.id for c in rubric.criteria if not evidence[c.id]]
+
+    since = None
+    if data.history:
+        before = data.history[-1]
+        dims = []
+        for dim in rubric.dimensions:
+            then, now = before.score.dimension(dim.id), score.dimension(dim.id)
+            dims.append({
+                "label": dim.label,
+                "then": stage_label(rubric, then.stage_id, "—"),
+                "now": stage_label(rubric, now.stage_id, "—"),
+                "then_pct": percent(then.progress),
+                "now_pct": percent(now.progress),
+                "change": _change(rubric, then.stage_id, now.stage_id),
+            })
+        order = [c.id for c in rubric.criteria]
+        newly_met = [rubric.criterion(cid) for cid in order if cid in score.met and cid not in before.score.met]
+        slipped = [rubric.criterion(cid) for cid in order if cid in before.score.met and cid not in score.met]
+        points = [(r.round, r.score.progress) for r in data.history] + [(data.round, score.progress)]
+        since = {
+            "round": before.round,
+            "then": stage_label(rubric, before.score.stage_id),
+            "now": stage_label(rubric, score.stage_id),
+            "then_pct": percent(before.score.progress),
+            "now_pct": percent(score.progress),
+            "change": _change(rubric, before.score.stage_id, score.stage_id),
+            "dimensions": dims,
+            "newly_met": [c.id for c in newly_met],
+            "slipped": [c.id for c in slipped],
+            "chart": _progress_chart(points),
+        }
+
+    peers = None
+    if data.peers is not None and sum(data.peers.values()) >= PEERS_MIN:
+        peers = _peers_chart(rubric, data.peers, score.stage_id)
+
+    p = data.partnership
+    return {
+        "title": f"{rubric.title}: {p.name}, round {data.round}",
+        "rubric": {"id": rubric.id, "title": rubric.title, "version": rubric.version},
+        "partnership": {"name": p.name, "region": p.region, "sector": p.sector},
+        "round": data.round,
+        "received": format_day(data.received_at),
+        "respondent": data.respondent or "not given",
+        "sha": (data.sha256 or "")[:12] or "none",
+        "generated": format_moment(data.generated_at),
+        "generated_iso": data.generated_at.isoformat(timespec="seconds") if isinstance(data.generated_at, datetime) else str(data.generated_at),
+        "status": data.status,
+        "stage": stage_label(rubric, score.stage_id, NOT_YET),
+        "rule": rule_sentence(rubric, score.stage_id),
+        "ladder": ladder,
+        "not_at_stage": score.stage_id is None,
+        "progress": percent(score.progress),
+        "points": f"{score.points:g}",
+        "possible": f"{score.possible:g}",
+        "stages": [s.label for s in rubric.stages],
+        "legend": _legend(rubric),
+        "matrix": matrix,
+        "since": since,
+        "next_steps": next_steps,
+        "evidence": evidence_rows,
+        "no_evidence": no_evidence,
+        "peers": peers,
+        "unanswered": list(score.unanswered),
+        "problems": [{"code": x.code, "location": x.location, "message": x.message} for x in data.problems],
+    }
+
+
+def portfolio_context(data: PortfolioData) -> dict:
+    rubric = data.rubric
+    keys = [None, *(s.id for s in rubric.stages)]
+    labels = [stage_label(rubric, k, "Not yet") for k in keys]
+
+    def change(row: PortfolioRow) -> dict:
+        if not row.has_previous:
+            return {"kind": "new", "text": "new"}
+        delta = percent(row.progress) - percent(row.previous_progress or 0.0)
+        move = _change(rubric, row.previous_stage_id, row.stage_id)
+        arrow = {"up": "↑ ", "down": "↓ ", "same": ""}[move]
+        return {"kind": move, "text": f"{arrow}{delta:+d} pts" if delta else f"{arrow}±0 pts"}
+
+    rows = sorted(data.rows, key=lambda r: r.partnership.name.casefold())
+    table = [
+        {
+            "id": r.partnership.id,
+            "name": r.partnership.name,
+            "region": r.partnership.region,
+            "sector": r.partnership.sector,
+            "stage": stage_label(rubric, r.stage_id, NOT_YET),
+            "progress": percent(r.progress),
+            "change": change(r),
+            "status": r.status,
+            "problems": r.problem_count,
+        }
+        for r in rows
+    ]
+    overall = data.counts_by_stage
+
+    def grouped(attribute: str) -> list[dict]:
+        return [
+            {"name": name, "counts": [counts[k] for k in keys], "total": sum(counts.values())}
+            for name, counts in data.counts_by(attribute).items()
+        ]
+
+    def moved(found: Iterable[PortfolioRow]) -> list[dict]:
+        return [
+            {"name": r.partnership.name,
+             "then": stage_label(rubric, r.previous_stage_id, NOT_YET),
+             "now": stage_label(rubric, r.stage_id, NOT_YET)}
+            for r in sorted(found, key=lambda r: r.partnership.name.casefold())
+        ]
+
+    by_code: dict[str, dict] = {}
+    names = {r.partnership.id: r.partnership.name for r in data.rows}
+    for pid, found in data.problems:
+        entry = by_code.setdefault(found.code, {"code": found.code, "severity": found.severity.value,
+                                                "example": found.message, "who": set(), "count": 0})
+        entry["who"].add(pid)
+        entry["count"] += 1
+    problem_rows = [
+        dict(e, who=len(e["who"])) for e in sorted(by_code.values(), key=lambda e: (-len(e["who"]), e["code"]))
+    ]
+    incomplete = [r for r in table if r["status"] != "complete"]
+    total = len(data.rows)
+    return {
+        "title": f"{rubric.title}: portfolio, round {data.round}",
+        "rubric": {"id": rubric.id, "title": rubric.title, "version": rubric.version},
+        "round": data.round,
+        "previous_round": data.previous_round,
+        "generated": format_moment(data.generated_at),
+        "generated_iso": data.generated_at.isoformat(timespec="seconds") if isinstance(data.generated_at, datetime) else str(data.generated_at),
+        "total": total,
+        "stage_labels": labels,
+        "overall": [
+            {"label": stage_label(rubric, k, NOT_YET), "count": overall[k],
+             "share": percent(overall[k] / total) if total else 0,
+             "width": round(100 * overall[k] / max(max(overall.values()), 1), 1)}
+            for k in keys
+        ],
+        "mean_progress": percent(sum(r.progress for r in data.rows) / total) if total else 0,
+        "by_region": grouped("region"),
+        "by_sector": grouped("sector"),
+        "rows": table,
+        "advanced": moved(data.advanced),
+        "slipped": moved(data.slipped),
+        "compared": sum(1 for r in data.rows if r.has_previous),
+        "not_returned": None if data.not_returned is None else sorted(
+            ({"id": p.id, "name": p.name, "region": p.region, "sector": p.sector} for p in data.not_returned),
+            key=lambda p: p["name"].casefold()),
+        "problem_codes": problem_rows,
+        "incomplete": incomplete,
+        "problem_partnerships": sorted(
+            {names.get(pid, pid) for pid, _ in data.problems}, key=str.casefold),
+    }
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def file_url(path: Path) -> str:
+    return path.resolve().as_uri()
+
+
+class Renderer:
+    """Parsed stylesheets, the font configuration and the Jinja environment, built once.
+
+    One Renderer renders any number of reports, one at a time (WeasyPrint is not thread-safe;
+    ``write_reports`` uses processes).
+    """
+
+    def __init__(self, templates: Path = TEMPLATES, fetcher: TemplateFetcher | None = None):
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+
+        self.templates = Path(templates).resolve()
+        self.folder = self.templates / "report"
+        self.fetcher = fetcher or TemplateFetcher(self.templates)
+        self.base_url = file_url(self.folder) + "/"
+        self.env = Environment(
+            loader=FileSystemLoader(str(self.folder)),
+            autoescape=True,  # every template here is HTML or SVG inside HTML
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        # One FontConfiguration for every stylesheet and document: the shipped font is
+        # registered with Fontconfig once, not once per report.
+        self.font_config = FontConfiguration()
+        parsed: dict[str, object] = {}
+        self.stylesheets: dict[str, list] = {}
+        for kind, names in STYLESHEETS.items():
+            for name in names:
+                if name not in parsed:
+                    parsed[name] = CSS(url=file_url(self.folder / name), url_fetcher=self.fetcher,
+                                       font_config=self.font_config)
+            self.stylesheets[kind] = [parsed[n] for n in names]
+
+    def html(self, kind: str, context: dict) -> str:
+        return self.env.get_template(f"{kind}.html").render(context)
+
+    def pdf(self, kind: str, context: dict) -> bytes:
+        from weasyprint import HTML
+
+        document = HTML(string=self.html(kind, context), base_url=self.base_url, url_fetcher=self.fetcher)
+        return document.write_pdf(stylesheets=self.stylesheets[kind], font_config=self.font_config, **PDF_OPTIONS)
+
+    def partnership_pdf(self, data: PartnershipReportData) -> bytes:
+        return self.pdf("partnership", partnership_context(data))
+
+    def portfolio_pdf(self, data: PortfolioData) -> bytes:
+        return self.pdf("portfolio", portfolio_context(data))
+
+
+_default: Renderer | None = None
+
+
+def default_renderer() -> Renderer:
+    global _default
+    if _default is None:
+        _default = Renderer()
+    return _default
+
+
+def render_partnership_pdf(data: PartnershipReportData, renderer: Renderer | None = None) -> bytes:
+    return (renderer or default_renderer()).partnership_pdf(data)
+
+
+def render_portfolio_pdf(data: PortfolioData, renderer: Renderer | None = None) -> bytes:
+    return (renderer or default_renderer()).portfolio_pdf(data)
+
+
+# --- writing many reports ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    path: Path
+    ok: bool
+    problems: tuple[Problem, ...] = ()
+    partnership_id: str | None = None  # None for the portfolio report
+    seconds: float = 0.0
+
+
+def report_path(out: Path, round_label: str, partnership_id: str | None) -> Path:
+    """``<out>/<round>/report-<round>-<id>.pdf``, or ``portfolio-<round>.pdf`` beside them."""
+    name = f"portfolio-{round_label}.pdf" if partnership_id is None else f"report-{round_label}-{partnership_id}.pdf"
+    return Path(out) / round_label / name
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _collect_warnings() -> Iterator[list[str]]:
+    handler = _WarningCollector()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def _write_one(renderer: Renderer, job: PartnershipReportData | PortfolioData, path: Path) -> ReportFile:
+    """Render and write one report; every failure becomes a problem on its ReportFile."""
+    started = time.perf_counter()
+    pid = job.partnership.id if isinstance(job, PartnershipReportData) else None
+    where = path.name
+    try:
+        with _collect_warnings() as warnings:
+            pdf = renderer.partnership_pdf(job) if pid is not None else renderer.portfolio_pdf(job)
+    except AssetError as exc:
+        return ReportFile(path, False, (exc.problem,), pid, time.perf_counter() - started)
+    except Exception as exc:  # one broken report must not stop the others
+        found = problem("MG-REPORT-002", where, reason=f"{type(exc).__name__}: {exc}")
+        return ReportFile(path, False, (found,), pid, time.perf_counter() - started)
+    problems = tuple(problem("MG-REPORT-003", where, message=m) for m in warnings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        partial.write_bytes(pdf)
+        os.replace(partial, path)  # a crash never leaves a half-written PDF under the real name
+    except OSError as exc:
+        found = problem("MG-REPORT-004", str(path), reason=exc.strerror or str(exc))
+        return ReportFile(path, False, (*problems, found), pid, time.perf_counter() - started)
+    return ReportFile(path, True, problems, pid, time.perf_counter() - started)
+
+
+_worker: Renderer | None = None
+
+
+def _worker_start(templates: str) -> None:
+    global _worker
+    _worker = Renderer(Path(templates))
+
+
+def _worker_run(job: PartnershipReportData | PortfolioData, path: Path) -> ReportFile:
+    assert _worker is not None
+    return _write_one(_worker, job, path)
+
+
+def write_reports(
+    reports: Sequence[PartnershipReportData],
+    out: str | Path,
+    portfolio: PortfolioData | None = None,
+    *,
+    workers: int | None = None,
+    renderer: Renderer | None = None,
+    on_done: Callable[[ReportFile], None] | None = None,
+) -> list[ReportFile]:
+    """Write one PDF per partnership and the portfolio report under ``<out>/<round>/``.
+
+    Returns a ReportFile per file, in input order (portfolio last). A report that fails is
+    reported, not raised: the others are still written. Batches larger than a few reports go
+    to a pool of ``workers`` processes (default: one per core), each with its own Renderer.
+    """
+    out = Path(out)
+    jobs: list[tuple[PartnershipReportData | PortfolioData, Path]] = []
+    results: dict[int, ReportFile] = {}
+    for data in [*reports, *([portfolio] if portfolio is not None else [])]:
+        pid = data.partnership.id if isinstance(data, PartnershipReportData) else None
+        if not ROUND_RE.match(data.round):
+            bad = Path(out) / "invalid-round"
+            results[len(jobs)] = ReportFile(bad, False, (problem("MG-REPORT-001", "", value=data.round),), pid)
+            jobs.append((data, bad))
+            continue
+        jobs.append((data, report_path(out, data.round, pid)))
+
+    todo = [i for i in range(len(jobs)) if i not in results]
+    workers = workers or os.cpu_count() or 1
+    # A process costs about a second to start (imports, stylesheets, fonts): not worth it
+    # for a handful of reports.
+    if workers <= 1 or len(todo) < 4 * workers:
+        own = renderer or default_renderer()
+        for i in todo:
+            results[i] = _write_one(own, *jobs[i])
+            if on_done:
+                on_done(results[i])
+    else:
+        templates = str((renderer.templates if renderer else TEMPLATES))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_worker_start, initargs=(templates,)) as pool:
+            futures = {pool.submit(_worker_run, *jobs[i]): i for i in todo}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except BaseException as exc:  # a worker that died takes only its reports with it
+                    data, path = jobs[i]
+                    pid = data.partnership.id if isinstance(data, PartnershipReportData) else None
+                    found = problem("MG-REPORT-002", path.name, reason=f"{type(exc).__name__}: {exc}")
+                    results[i] = ReportFile(path, False, (found,), pid)
+                if on_done:
+                    on_done(results[i])
+    return [results[i] for i in range(len(jobs))]
