@@ -406,8 +406,8 @@ def partnership_context(data: PartnershipReportData) -> dict:
             then, now = before.score.dimension(dim.id), score.dimension(dim.id)
             dims.append({
                 "label": dim.label,
-                "then": stage_label(rubric, then.stage_id, "—"),
-                "now": stage_label(rubric, now.stage_id, "—"),
+                "then": stage_label(rubric, then.stage_id, "Not yet"),
+                "now": stage_label(rubric, now.stage_id, "Not yet"),
                 "then_pct": percent(then.progress),
                 "now_pct": percent(now.progress),
                 "change": _change(rubric, then.stage_id, now.stage_id),
