@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import shutil
 from datetime import datetime, timezone
@@ -455,6 +456,29 @@ def test_write_reports__process_pool__same_files(tmp_path):
     assert all(r.ok and not r.problems for r in results)
     assert sorted(r.path.name for r in done) == sorted(f"report-2026-p{i}.pdf" for i in range(8))
     assert "Partnership 3" in text_of((tmp_path / "2026" / "report-2026-p3.pdf").read_bytes())
+
+
+class DiesOnce(Partnership):
+    """A partnership whose first render kills the worker process, as a crash in C code would."""
+
+    marker: str = ""
+
+    def __getattribute__(self, name):
+        if name == "name" and not os.path.exists(object.__getattribute__(self, "marker")):
+            Path(object.__getattribute__(self, "marker")).touch()
+            os._exit(3)
+        return object.__getattribute__(self, name)
+
+
+def test_write_reports__worker_dies__unfinished_reports_retried(tmp_path):
+    killer = DiesOnce("killer", "Killer Partnership")
+    object.__setattr__(killer, "marker", str(tmp_path / "died"))
+    reports = [make_report(partnership=Partnership(f"p{i}", f"Partnership {i}")) for i in range(7)]
+    reports.insert(2, make_report(partnership=killer))
+    results = write_reports(reports, tmp_path / "out", workers=2)
+    assert (tmp_path / "died").exists()
+    assert all(r.ok for r in results), [r.problems for r in results if not r.ok]
+    assert len(list((tmp_path / "out" / "2026").glob("*.pdf"))) == 8
 
 
 # --- helpers ----------------------------------------------------------------------------------
