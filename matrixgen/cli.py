@@ -7,6 +7,7 @@ This is the only module that imports click. Exit codes: 0 success, 1 the input h
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -60,8 +61,8 @@ def load_rubric_or_exit(path: Path | None) -> Rubric:
 
 
 def progress(silent: bool, length: int, label: str):
-    return click.progressbar(length=length, label=label, file=None if not silent else open(os.devnull, "w"),
-                             show_pos=True)
+    # Drawn on stderr so that piping a command's results never mixes in a progress bar.
+    return click.progressbar(length=length, label=label, hidden=silent, show_pos=True, file=sys.stderr)
 
 
 # --- commands -----------------------------------------------------------------------------------
