@@ -12,6 +12,7 @@ import random
 import re
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 from xml.sax.saxutils import escape
 
@@ -171,3 +172,58 @@ def answers_for_level(rubric: Rubric, level: float, rng: random.Random,
 def retype(label: str, rng: random.Random) -> str:
     """How people and apps re-type an answer: case, padding, doubled spaces."""
     return rng.choice((label.upper(), label.lower(), f" {label} ", label.title(), label.replace(" ", "  ")))
+
+
+# --- a whole round of returns --------------------------------------------------------------------
+
+FIRST_NAMES = ("Ann", "Luis", "Mei", "Omar", "Ruth", "Dev", "Kara", "Sam", "Nia", "Ivan", "Lena", "Theo")
+ROLES = ("Convener", "Executive director", "Program manager", "Employer co-chair", "Coordinator")
+
+
+@dataclass(frozen=True)
+class Returned:
+    """One file a partnership sent back, and how the simulated respondent treated it."""
+
+    partnership_id: str
+    path: Path
+    level: float
+    quirk: str  # "" | "retyped" | "incomplete" | "xls" | "resaved"
+
+
+def respond(
+    rubric: Rubric,
+    issued: list,  # generate.Generated
+    out_dir: Path | str,
+    levels: Mapping[str, float],
+    rng: random.Random,
+    quirks: Mapping[str, str] | None = None,
+    completed_on: str = "",
+) -> list[Returned]:
+    """Fill every issued workbook at its partnership's maturity level and save it as a return.
+
+    ``quirks`` maps partnership id -> what the respondent does wrong: "retyped" answers in odd
+    case and spacing, "incomplete" leaves three criteria blank, "missing" never returns it.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    quirks = quirks or {}
+    returned = []
+    for made in issued:
+        p = made.partnership
+        quirk = quirks.get(p.id, "")
+        if quirk == "missing":
+            continue
+        level = levels[p.id]
+        answers = answers_for_level(rubric, level, rng)
+        if quirk == "retyped":
+            answers = {cid: (retype(label, rng), ev) for cid, (label, ev) in answers.items()}
+        elif quirk == "incomplete":
+            for cid in rng.sample(sorted(answers), 3):
+                answers[cid] = (None, "")
+        first = FIRST_NAMES[sum(map(ord, p.id)) % len(FIRST_NAMES)]
+        contact = p.contact_name or f"{first} Example"
+        respondent = Respondent(contact, rng.choice(ROLES), p.contact_email, completed_on)
+        path = out / made.path.name
+        path.write_bytes(fill(made.path.read_bytes(), answers, respondent))
+        returned.append(Returned(p.id, path, level, quirk))
+    return returned
