@@ -73,9 +73,70 @@ def step_generate_naive(n: int, work: Path) -> dict:
     return {"seconds": time.perf_counter() - t, "files": n}
 
 
+def step_fill(n: int, work: Path) -> dict:
+    """Setup, not compared: every issued workbook filled by a simulated respondent."""
+    import random
+
+    from matrixgen.rubric import require_rubric
+    from matrixgen.simulate import answers_for_level, fill, retype
+
+    rubric = require_rubric()
+    out = work / "returned"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rng = random.Random(2026)
+    t = time.perf_counter()
+    for path in sorted((work / "issued").glob("*.xlsx")):
+        answers = answers_for_level(rubric, rng.uniform(0, 4.5), rng)
+        if rng.random() < 0.2:
+            answers = {cid: (retype(label, rng), ev) for cid, (label, ev) in answers.items()}
+        (out / path.name).write_bytes(fill(path.read_bytes(), answers))
+    return {"seconds": time.perf_counter() - t, "files": n}
+
+
+def naive_read(path: Path, rubric) -> dict[str, str | None]:
+    """What a user's script does: pandas reads every sheet, then look for the answer column."""
+    import pandas as pd
+
+    sheets = pd.read_excel(path, sheet_name=None, header=None)
+    for frame in sheets.values():
+        for i, row in frame.iterrows():
+            values = [str(v).strip() for v in row.tolist()]
+            if "Response" in values and "ID" in values:
+                id_col, resp_col = values.index("ID"), values.index("Response")
+                answers = {}
+                for _, r in frame.iloc[i + 1:].iterrows():
+                    cid = r.iloc[id_col]
+                    if isinstance(cid, str) and rubric.criterion(cid.strip()):
+                        raw = r.iloc[resp_col]
+                        answers[cid.strip()] = None if pd.isna(raw) else raw
+                return answers
+    return {}
+
+
+def step_score_naive(n: int, work: Path) -> dict:
+    from matrixgen.rubric import require_rubric
+    from matrixgen.score import score
+
+    rubric = require_rubric()
+    results = {}
+    t = time.perf_counter()
+    for path in sorted((work / "returned").glob("*.xlsx")):
+        raw = naive_read(path, rubric)
+        answers = {cid: rubric.match_response(v) for cid, v in raw.items()}
+        s = score(rubric, answers)
+        results[path.name] = {"stage": s.stage_id, "progress": round(s.progress, 6),
+                              "answers": {cid: (r.label if r else None) for cid, r in answers.items()}}
+    seconds = time.perf_counter() - t
+    (work / "naive-scores.json").write_text(json.dumps(results, sort_keys=True))
+    return {"seconds": seconds, "files": len(results)}
+
+
 STEPS = {
     "generate": step_generate,
     "generate-naive": step_generate_naive,
+    "fill": step_fill,
+    "score-naive": step_score_naive,
 }
 PAIRS = [("generate", "generate-naive")]
 
