@@ -134,7 +134,7 @@ class PortfolioData:
     def counts_by(self, attribute: str) -> dict[str, dict[str | None, int]]:
         """``{"region name": {stage id: count}}`` for attribute ``region`` or ``sector``."""
         groups: dict[str, dict[str | None, int]] = {}
-        for row in sorted(self.rows, key=lambda r: getattr(r.partnership, attribute).casefold()):
+        for row in sorted(self.rows, key=lambda r: natural(getattr(r.partnership, attribute))):
             key = getattr(row.partnership, attribute) or "(not given)"
             counts = groups.setdefault(key, {None: 0, **{s.id: 0 for s in self.rubric.stages}})
             counts[row.stage_id] += 1
@@ -149,6 +149,11 @@ class PortfolioData:
     def slipped(self) -> tuple[PortfolioRow, ...]:
         return tuple(r for r in self.rows if r.has_previous
                      and self.stage_index(r.stage_id) < self.stage_index(r.previous_stage_id))
+
+
+def natural(text: str) -> tuple:
+    """Sort key that puts "Region 2" before "Region 10"."""
+    return tuple(int(part) if part.isdigit() else part.casefold() for part in re.split(r"(\d+)", text))
 
 
 def peer_counts(rubric: Rubric, scores: Iterable[Score]) -> dict[str | None, int] | None:
@@ -479,7 +484,7 @@ def portfolio_context(data: PortfolioData) -> dict:
         arrow = {"up": "↑ ", "down": "↓ ", "same": ""}[move]
         return {"kind": move, "text": f"{arrow}{delta:+d} pts" if delta else f"{arrow}±0 pts"}
 
-    rows = sorted(data.rows, key=lambda r: r.partnership.name.casefold())
+    rows = sorted(data.rows, key=lambda r: natural(r.partnership.name))
     table = [
         {
             "id": r.partnership.id,
@@ -507,7 +512,7 @@ def portfolio_context(data: PortfolioData) -> dict:
             {"name": r.partnership.name,
              "then": stage_label(rubric, r.previous_stage_id, NOT_YET),
              "now": stage_label(rubric, r.stage_id, NOT_YET)}
-            for r in sorted(found, key=lambda r: r.partnership.name.casefold())
+            for r in sorted(found, key=lambda r: natural(r.partnership.name))
         ]
 
     by_code: dict[str, dict] = {}
@@ -546,11 +551,11 @@ def portfolio_context(data: PortfolioData) -> dict:
         "compared": sum(1 for r in data.rows if r.has_previous),
         "not_returned": None if data.not_returned is None else sorted(
             ({"id": p.id, "name": p.name, "region": p.region, "sector": p.sector} for p in data.not_returned),
-            key=lambda p: p["name"].casefold()),
+            key=lambda p: natural(p["name"])),
         "problem_codes": problem_rows,
         "incomplete": incomplete,
         "problem_partnerships": sorted(
-            {names.get(pid, pid) for pid, _ in data.problems}, key=str.casefold),
+            {names.get(pid, pid) for pid, _ in data.problems}, key=natural),
     }
 
 

@@ -123,7 +123,7 @@ def test_report__partnership__shows_header_stage_progress_and_next_steps(rendere
     assert "Emerging: every Exploring and Emerging criterion is met." in text
     # 6 Met + 7 In progress (half) + 4 Not yet = 9.5 of 17 points
     assert data.score.stage_id == "emerging"
-    assert "56%" in text and "9.5 of 17 possible points" in text
+    assert "56%" in text and "9.5 of 17 points" in text
     # Next steps: every Operational criterion, with the partnership's own note
     assert "Next steps" in text
     assert "Employer Driven/Industry Engagement: towards Operational" in text
