@@ -118,3 +118,33 @@ _define("MG-GEN-002", E, "the secret key file {path} is not usable: {reason}; se
 # --- report ------------------------------------------------------------------------------------
 
 # --- send --------------------------------------------------------------------------------------
+# settings (matrixgen.toml [mail] or MATRIXGEN_* environment variables)
+_define("MG-SEND-001", E, "{key} is not set; set it in the environment or as {file_key} in the [mail] table of matrixgen.toml")
+_define("MG-SEND-002", E, "{value!r} is not a security mode; use starttls, ssl or none")
+_define("MG-SEND-003", E, "{value!r} is not a port number; use a whole number from 1 to 65535 (usually 587 for starttls, 465 for ssl)")
+_define("MG-SEND-004", E, "{value!r} is not an email address; write it as name@example.gov or \"Office name <name@example.gov>\"")
+_define("MG-SEND-005", E, "the SMTP password is read only from the environment; remove {key} from this file and set MATRIXGEN_SMTP_PASSWORD")
+_define("MG-SEND-006", E, "MATRIXGEN_SMTP_USER is set but MATRIXGEN_SMTP_PASSWORD is not; set the password in the environment (never in a file)")
+_define("MG-SEND-007", W, "unknown key '{key}' is ignored; known keys are {known}")
+_define("MG-SEND-008", E, "cannot read the settings file: {reason}; fix the file or remove it")
+_define("MG-SEND-009", E, "{value!r} is not a number of messages per minute; use a positive number, or 0 for no limit")
+_define("MG-SEND-010", W, "the password would travel unencrypted with security = none; use starttls or ssl unless the server is on this machine")
+_define("MG-SEND-011", E, "{path} is not a folder of email templates; check the path (templates are looked up there first)")
+_define("MG-SEND-012", E, "the CA file {path} cannot be used: {reason}; point MATRIXGEN_SMTP_CA_FILE at the PEM file of the server's certificate authority")
+# the server
+_define("MG-SEND-020", E, "cannot connect to the mail server: {reason}; check MATRIXGEN_SMTP_HOST, MATRIXGEN_SMTP_PORT and MATRIXGEN_SMTP_SECURITY")
+_define("MG-SEND-021", E, "the mail server refused the login for {user}: {reason}; check MATRIXGEN_SMTP_USER and MATRIXGEN_SMTP_PASSWORD")
+_define("MG-SEND-022", E, "the mail server does not offer STARTTLS; use MATRIXGEN_SMTP_SECURITY=ssl (usually port 465), or none only for a server on this machine")
+_define("MG-SEND-023", E, "the mail server refused the sender {sender}: {reason}; set MATRIXGEN_MAIL_FROM to an address this account may send as")
+_define("MG-SEND-024", E, "the mail server refused the recipient {recipient}: {reason}; correct contact_email in the roster and run again (only failed messages are retried)")
+_define("MG-SEND-025", E, "the message was not accepted: {reason}; run again to retry the failed messages")
+_define("MG-SEND-026", E, "the mail server asks for a login: {reason}; set MATRIXGEN_SMTP_USER and MATRIXGEN_SMTP_PASSWORD")
+_define("MG-SEND-027", E, "sending stopped: {reason}; {count} message(s) were not attempted, run again to send them")
+# what is sent
+_define("MG-SEND-030", E, "there is no contact email for {name}; add contact_email to the roster and run again")
+_define("MG-SEND-031", E, "the attachment {path} cannot be read: {reason}; {fix}")
+_define("MG-SEND-032", E, "the attachment {path} is not the file that was recorded (sha256 {found:.12}, recorded {expected:.12}); {fix}")
+_define("MG-SEND-033", E, "the email template is not usable: {reason}; fix the template (or remove the office's copy to use the default)")
+_define("MG-SEND-034", W, "a previous run stopped while sending this message ({message_id}) to {recipient}; check the Sent folder, and send it again with --resend if it did not go out")
+_define("MG-SEND-035", E, "no partnership {value!r} in round {round}; known ids: {known}")
+_define("MG-SEND-036", E, "there is no report for {name} in round {round}; render it with matrixgen report, then send again")
