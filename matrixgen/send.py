@@ -415,7 +415,8 @@ class EmailTemplates:
                 if exc.name != name:
                     raise
                 return Rendered(subject, text, None)
-            return Rendered(subject, text, template.render({**context, "subject": subject}))
+            html = template.render({**context, "subject": subject})
+            return Rendered(subject, text, html if html.strip() else None)  # empty: text only
         except jinja2.TemplateError as exc:
             raise TemplateProblem(problem("MG-SEND-033", _template_location(exc, name), reason=_reason(exc))) from exc
 
