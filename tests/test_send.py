@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SMTP_PASSWORD, SMTP_USER
+from mailserver import SMTP_PASSWORD, SMTP_USER, free_port, mail_server, tls_ca  # noqa: F401 (fixtures)
 from matrixgen.generate import Options, generate_workbooks
 from matrixgen.roster import Partnership
 from matrixgen.rubric import require_rubric
@@ -269,7 +269,6 @@ def test_send__starttls_not_offered__MG_SEND_022(mail_server, issued, log):
 
 
 def test_send__nothing_listening__MG_SEND_020(issued, log):
-    from conftest import free_port
     settings = Settings(mail_from="sectors@example.gov", host="127.0.0.1", port=free_port(), security="none")
     result = run(blanks(issued), settings, log)
     assert [p.code for p in result.problems] == ["MG-SEND-020"]

@@ -1,4 +1,7 @@
-"""Shared fixtures: a real SMTP server on localhost (aiosmtpd) for the send tests."""
+"""A real SMTP server on localhost (aiosmtpd) for the send tests.
+
+Test modules import the fixtures by name: ``from mailserver import mail_server, tls_ca``.
+"""
 
 from __future__ import annotations
 
