@@ -153,7 +153,7 @@ def assessed(read: ReadResult, round_label: str = "") -> Assessed:
         found.append(problem("MG-SCORE-003", read.name, found=round_of_file, expected=round_label))
     label = (round_of_file or round_label) if ident is not None else None
     base = dict(kind=str(read.kind), identity=ident, verified=read.verified, identity_source=read.identity_source,
-                rubric_hash=ident.rubric_hash if ident is not None else None, round_label=label,
+                rubric_hash=read.rubric.content_hash if read.rubric is not None else None, round_label=label,
                 respondent=dict(read.respondent))
     if read.rejected or read.rubric is None:
         return Assessed(status="rejected", answers=[], scores=[], problems=found, overall_stage="", progress=None,
