@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import Problem, has_errors, problem
 from .read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
@@ -126,16 +126,31 @@ def replace_location(p: Problem, location: str) -> Problem:
 
 # --- reading and scoring: pure, runs in workers ------------------------------------------------------
 
-_WORKER: dict[str, object] = {}
+@dataclass(frozen=True)
+class _Context:
+    """What every worker needs, sent once when it starts."""
+
+    rubrics: Mapping[str, Rubric]
+    key: bytes
+    limits: Limits
+    round_label: str
+    archive: Path
 
 
-def _init_worker(rubrics: Mapping[str, Rubric], key: bytes, limits: Limits, round_label: str) -> None:
-    _WORKER.update(rubrics=rubrics, key=key, limits=limits, round_label=round_label)
+_WORKER: dict[str, _Context] = {}
 
 
-def _assess_job(job: tuple[bytes, str]) -> Assessed:
-    data, name = job
-    return assess(data, name, _WORKER["rubrics"], _WORKER["key"], _WORKER["limits"], _WORKER["round_label"])  # type: ignore[arg-type]
+def _init_worker(context: _Context) -> None:
+    _WORKER["context"] = context
+
+
+def _work(job: tuple[bytes, str, str], context: _Context | None = None) -> tuple[Assessed, str]:
+    """Assess one file and keep its archive copy (workers do both, so the disk writes run in parallel)."""
+    data, name, sha256 = job
+    ctx = context or _WORKER["context"]
+    result = assess(data, name, ctx.rubrics, ctx.key, ctx.limits, ctx.round_label)
+    archived = archive_copy(ctx.archive, sha256, ARCHIVE_EXT.get(Kind(result.kind), "bin"), data)
+    return result, str(archived)
 
 
 def assess(data: bytes, name: str, rubrics: Mapping[str, Rubric], key: bytes,
@@ -246,13 +261,12 @@ def score_paths(
             _tell(progress, outcomes[index])
         pending.clear()
 
-    for (index, data, shown, received, sha256, size), result in zip(
-            jobs, _assess_all([(data, shown) for _, data, shown, *_ in jobs], rubrics, key, limits, round_label, workers)):
-        ext = ARCHIVE_EXT.get(Kind(result.kind), "bin")
-        archived = archive_copy(archive, sha256, ext, data)
+    context = _Context(rubrics, key, limits, round_label, archive)
+    for (index, data, shown, received, sha256, size), (result, archived) in zip(
+            jobs, _work_all([(data, shown, sha256) for _, data, shown, _, sha256, _ in jobs], context, workers)):
         pending.append((index, NewSubmission(
             file_name=shown, sha256=sha256, size=size, received_at=received, status=result.status, kind=result.kind,
-            archive_path=str(archived), identity=result.identity, verified=result.verified,  # type: ignore[arg-type]
+            archive_path=archived, identity=result.identity, verified=result.verified,  # type: ignore[arg-type]
             identity_source=result.identity_source, rubric_hash=result.rubric_hash, round_label=result.round_label,
             respondent=result.respondent, answers=result.answers, scores=result.scores, problems=result.problems,
         ), result))
@@ -314,43 +328,45 @@ def archive_copy(archive: Path, sha256: str, ext: str, data: bytes) -> Path:
     return target
 
 
-def _assess_all(jobs: Sequence[tuple[bytes, str]], rubrics: Mapping[str, Rubric], key: bytes, limits: Limits,
-                round_label: str, workers: int | None) -> Iterable[Assessed]:
-    """Assessed files in job order; a process pool for big batches."""
+def _work_all(jobs: Sequence[tuple[bytes, str, str]], context: _Context,
+              workers: int | None) -> Iterator[tuple[Assessed, str]]:
+    """(Assessed, archive path) per job, in job order; a process pool for big batches."""
     cpus = os.cpu_count() or 1
     if workers is None:
         workers = cpus if len(jobs) >= POOL_MIN_FILES and cpus > 1 else 0
     if workers <= 1:
-        for data, name in jobs:
-            yield assess(data, name, rubrics, key, limits, round_label)
+        for job in jobs:
+            yield _work(job, context)
         return
     done = 0
     try:
-        with _pool(workers, rubrics, key, limits, round_label) as pool:
-            for result in pool.map(_assess_job, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 4)))):
+        with _pool(workers, context) as pool:
+            for result in pool.map(_work, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 4)))):
                 yield result
                 done += 1
     except BrokenProcessPool:
         # A file killed its reader process (it should not be possible past the limits, but an
         # untrusted file must not stop the batch): read the rest one at a time, each in its own process.
-        for data, name in jobs[done:]:
-            yield _isolated(data, name, rubrics, key, limits, round_label)
+        for job in jobs[done:]:
+            yield _isolated(job, context)
 
 
-def _pool(workers: int, rubrics: Mapping[str, Rubric], key: bytes, limits: Limits, round_label: str) -> ProcessPoolExecutor:
+def _pool(workers: int, context: _Context) -> ProcessPoolExecutor:
     # fork is fast and inherits everything; elsewhere workers start fresh and get the same via initargs.
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method), initializer=_init_worker,
-                               initargs=(dict(rubrics), key, limits, round_label))
+                               initargs=(context,))
 
 
-def _isolated(data: bytes, name: str, rubrics: Mapping[str, Rubric], key: bytes, limits: Limits, round_label: str) -> Assessed:
+def _isolated(job: tuple[bytes, str, str], context: _Context) -> tuple[Assessed, str]:
     try:
-        with _pool(1, rubrics, key, limits, round_label) as pool:
-            return pool.submit(_assess_job, (data, name)).result()
+        with _pool(1, context) as pool:
+            return pool.submit(_work, job).result()
     except BrokenProcessPool:
+        data, name, sha256 = job
         found = problem("MG-READ-003", name, reason="the reader stopped on it")
-        return assessed(ReadResult(name=name, kind=Kind.DAMAGED, problems=(found,), rejected=True), round_label)
+        result = assessed(ReadResult(name=name, kind=Kind.DAMAGED, problems=(found,), rejected=True), context.round_label)
+        return result, str(archive_copy(context.archive, sha256, "bin", data))
 
 
 # --- outcomes ------------------------------------------------------------------------------------------

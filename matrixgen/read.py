@@ -428,8 +428,13 @@ HAS_FORMULA = re.compile(rb'<(?:\w+:)?f[\s>/]')
 REF_ATTR = re.compile(rb'\br="([A-Z]{1,3}[0-9]{1,7})"')
 
 
+FAR_REF = re.compile(rb' r="(?:[A-Z]{2}|[A-Z]?[0-9]{4})')
+
+
 def sheet_extent(body: bytes) -> tuple[int, int, str]:
     """(rows, columns, last cell) that the sheet's cells span, from the XML alone."""
+    if FAR_REF.search(body) is None:
+        return 999, 26, "Z999"  # every reference is within A1:Z999: nothing to count
     refs = REF.findall(body)
     rows = max((int(n) for n in {n for _l, n in refs}), default=0)
     letters = max({letters for letters, _n in refs}, key=lambda x: (len(x), x), default=b"")
@@ -439,7 +444,7 @@ def sheet_extent(body: bytes) -> tuple[int, int, str]:
 
 def formula_cells(body: bytes) -> set[str]:
     """The refs of cells holding formulas: their cached values are never read as answers."""
-    if not HAS_FORMULA.search(body):
+    if b"<f" not in body and b":f" not in body or not HAS_FORMULA.search(body):
         return set()
     found = set()
     for attrs, inner in FORMULA_CELL.findall(body):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import (
-    Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, and_, create_engine,
+    Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, and_, bindparam, create_engine,
     event, func, insert, select, update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -524,8 +524,10 @@ class Store:
     def add_submissions(self, new: Sequence[NewSubmission]) -> list[tuple[SubmissionInfo, list[Problem]]]:
         """Store whole files in one transaction; returns each stored row and the notes added
         (e.g. which earlier file it replaced as current)."""
+        if not new:
+            return []
         with self.engine.begin() as conn:
-            pks_notes = [_add(conn, n) for n in new]
+            pks_notes = _add_all(conn, new)
         stored = {s.pk: s for s in self._submissions(submissions.c.pk.in_([pk for pk, _ in pks_notes]))} if new else {}
         return [(stored[pk], notes) for pk, notes in pks_notes]
 
@@ -571,62 +573,142 @@ def _ensure_partnership(conn: Connection, partnership_id: str | None, name: str,
     return int(row.pk)
 
 
-def _add(conn: Connection, n: NewSubmission) -> tuple[int, list[Problem]]:
-    notes: list[Problem] = []
-    pk_partnership = None
+def _add_all(conn: Connection, new: Sequence[NewSubmission]) -> list[tuple[int, list[Problem]]]:
+    """Insert whole files in bulk (a handful of statements per call, not per row)."""
+    labels = {n.round_label for n in new if n.round_label is not None}
+    known = set(conn.execute(select(rounds.c.label).where(rounds.c.label.in_(labels))).scalars())
+    if labels - known:
+        conn.execute(insert(rounds), [dict(label=label, created_at=now(), rubric_hash=None) for label in sorted(labels - known)])
+
+    owners = [_owner(n) for n in new]
+    pks = _partnership_pks(conn, [o for o in owners if o is not None])
+    owner_pk = [pks[o[:2]] if o is not None else None for o in owners]
+
+    # The current submission of each (partnership, round): stored ones first, then this call's in order.
+    involved = {pk for pk in owner_pk if pk is not None}
+    current: dict[tuple[int, str | None], dict] = {}
+    if involved:
+        for row in conn.execute(select(submissions.c.pk, submissions.c.partnership_pk, submissions.c.round_label,
+                                       submissions.c.file_name, submissions.c.received_at)
+                                .where(and_(submissions.c.partnership_pk.in_(involved), submissions.c.is_current.is_(True)))):
+            current[(row.partnership_pk, row.round_label)] = dict(pk=row.pk, file_name=row.file_name,
+                                                                   received_at=row.received_at, row=None)
+    rows, notes_all, replaced = [], [], []
+    for n, pk_partnership in zip(new, owner_pk):
+        notes: list[Problem] = []
+        is_current, reason = False, "rejected" if n.status == "rejected" else "not identified: no partnership name"
+        if n.status != "rejected" and pk_partnership is not None:
+            key = (pk_partnership, n.round_label)
+            earlier = current.get(key)
+            if earlier is None:
+                is_current, reason = True, "the first file received for this partnership and round"
+            elif n.received_at >= earlier["received_at"]:
+                is_current = True
+                reason = f"received after {earlier['file_name']} ({earlier['received_at']}), which it replaces"
+                old_reason = f"replaced by {n.file_name}, received later ({n.received_at})"
+                if earlier["row"] is not None:  # stored earlier in this same call
+                    earlier["row"].update(is_current=False, current_reason=old_reason)
+                else:
+                    replaced.append(dict(b_pk=earlier["pk"], b_reason=old_reason))
+                ident = n.identity
+                who = (ident.partnership_id or ident.partnership_name) if ident else "?"
+                notes.append(problem("MG-STORE-002", n.file_name, file=earlier["file_name"], when=earlier["received_at"],
+                                     partnership=who, round=n.round_label or "(none)"))
+            else:
+                reason = f"received before {earlier['file_name']} ({earlier['received_at']}), which stays current"
+        overall = next((sc for sc in n.scores if sc.dimension_id == ""), None)
+        r = n.respondent
+        row = dict(
+            file_name=n.file_name, sha256=n.sha256, size=n.size, received_at=n.received_at, scored_at=now(),
+            status=n.status, kind=n.kind, identity_source=n.identity_source, verified=n.verified,
+            partnership_pk=pk_partnership, round_label=n.round_label, rubric_hash=n.rubric_hash,
+            archive_path=n.archive_path, is_current=is_current, current_reason=reason,
+            respondent_name=r.get("respondent_name", ""), respondent_role=r.get("respondent_role", ""),
+            respondent_email=r.get("respondent_email", ""), completed_on=r.get("completed_on", ""),
+            overall_stage=overall.stage_id if overall else None,
+            points=overall.points if overall else None, possible=overall.possible if overall else None,
+        )
+        if is_current:
+            current[(pk_partnership, n.round_label)] = dict(pk=None, file_name=n.file_name, received_at=n.received_at, row=row)
+        rows.append(row)
+        notes_all.append(notes)
+
+    if replaced:
+        conn.execute(update(submissions).where(submissions.c.pk == bindparam("b_pk"))
+                     .values(is_current=False, current_reason=bindparam("b_reason")), replaced)
+    sub_pks = []
+    for row in rows:  # one by one: the pk of each is needed, and RETURNING is not on every backend
+        sub_pks.append(int(conn.execute(insert(submissions), row).inserted_primary_key[0]))
+    answer_rows, score_rows, problem_rows = [], [], []
+    for pk, n, notes in zip(sub_pks, new, notes_all):
+        answer_rows += [dict(submission_pk=pk, criterion_id=a.criterion_id, raw=a.raw, answer=a.answer, points=a.points,
+                             met=a.met, evidence=a.evidence, cell=a.cell) for a in n.answers]
+        score_rows += [dict(submission_pk=pk, dimension_id=sc.dimension_id, stage_id=sc.stage_id,
+                            next_stage_id=sc.next_stage_id, next_steps=json.dumps(list(sc.next_steps)),
+                            points=sc.points, possible=sc.possible) for sc in n.scores]
+        problem_rows += [dict(submission_pk=pk, seq=i, **p.as_dict()) for i, p in enumerate([*n.problems, *notes])]
+    for table, table_rows in ((answers, answer_rows), (scores, score_rows), (problems, problem_rows)):
+        _bulk_insert(conn, table, table_rows)
+    return list(zip(sub_pks, notes_all))
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """executemany straight to the driver: ~25 rows per file, and SQLAlchemy's per-row parameter
+    processing would cost more than the rest of storing them. The statement is still compiled by
+    SQLAlchemy for the connection's dialect and runs inside the same transaction."""
+    if not rows:
+        return
+    compiled = insert(table).compile(dialect=conn.dialect, column_keys=list(rows[0]))
+    if compiled.positiontup is not None:
+        params: list = [tuple(row[key] for key in compiled.positiontup) for row in rows]
+    else:
+        params = rows
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _owner(n: NewSubmission) -> tuple[str, str, Identity] | None:
+    """Whose submission this is: ('id', partnership id) when signed, ('name', folded name) when typed.
+
+    A rejected file is linked only when its signature verified (e.g. an unknown rubric version),
+    so staff see whose it was; an unverified claim is linked to no one."""
     ident = n.identity
-    if ident is not None and n.status != "rejected" and ident.partnership_name:
-        pk_partnership = _ensure_partnership(conn, ident.partnership_id or None, ident.partnership_name,
-                                             ident.region, ident.sector)
-    elif ident is not None and n.verified and ident.partnership_id:
-        # Rejected for another reason (e.g. an unknown rubric version) but signed: staff still see whose it was.
-        pk_partnership = _ensure_partnership(conn, ident.partnership_id, ident.partnership_name, ident.region, ident.sector)
-    round_label = n.round_label
-    if round_label is not None:
-        _ensure_round(conn, round_label)
-    is_current, reason = False, "rejected" if n.status == "rejected" else "not identified: no partnership name"
-    if n.status != "rejected" and pk_partnership is not None:
-        earlier = conn.execute(select(submissions.c.pk, submissions.c.file_name, submissions.c.received_at)
-                               .where(and_(submissions.c.partnership_pk == pk_partnership,
-                                           submissions.c.round_label == round_label,
-                                           submissions.c.is_current.is_(True)))).first()
-        if earlier is None:
-            is_current, reason = True, "the first file received for this partnership and round"
-        elif n.received_at >= earlier.received_at:
-            is_current, reason = True, f"received after {earlier.file_name} ({earlier.received_at}), which it replaces"
-            conn.execute(update(submissions).where(submissions.c.pk == earlier.pk).values(
-                is_current=False, current_reason=f"replaced by {n.file_name}, received later ({n.received_at})"))
-            who = ident.partnership_id or ident.partnership_name if ident else "?"
-            notes.append(problem("MG-STORE-002", n.file_name, file=earlier.file_name, when=earlier.received_at,
-                                 partnership=who, round=round_label or "(none)"))
-        else:
-            reason = f"received before {earlier.file_name} ({earlier.received_at}), which stays current"
-    overall = next((s for s in n.scores if s.dimension_id == ""), None)
-    respondent = n.respondent
-    result = conn.execute(insert(submissions).values(
-        file_name=n.file_name, sha256=n.sha256, size=n.size, received_at=n.received_at, scored_at=now(),
-        status=n.status, kind=n.kind, identity_source=n.identity_source, verified=n.verified,
-        partnership_pk=pk_partnership, round_label=round_label, rubric_hash=n.rubric_hash,
-        archive_path=n.archive_path, is_current=is_current, current_reason=reason,
-        respondent_name=respondent.get("respondent_name", ""), respondent_role=respondent.get("respondent_role", ""),
-        respondent_email=respondent.get("respondent_email", ""), completed_on=respondent.get("completed_on", ""),
-        overall_stage=overall.stage_id if overall else None,
-        points=overall.points if overall else None, possible=overall.possible if overall else None,
-    ))
-    pk = int(result.inserted_primary_key[0])
-    if n.answers:
-        conn.execute(insert(answers), [dict(submission_pk=pk, criterion_id=a.criterion_id, raw=a.raw, answer=a.answer,
-                                            points=a.points, met=a.met, evidence=a.evidence, cell=a.cell)
-                                       for a in n.answers])
-    if n.scores:
-        conn.execute(insert(scores), [dict(submission_pk=pk, dimension_id=s.dimension_id, stage_id=s.stage_id,
-                                           next_stage_id=s.next_stage_id, next_steps=json.dumps(list(s.next_steps)),
-                                           points=s.points, possible=s.possible) for s in n.scores])
-    stored_problems = [*n.problems, *notes]
-    if stored_problems:
-        conn.execute(insert(problems), [dict(submission_pk=pk, seq=i, **p.as_dict())
-                                        for i, p in enumerate(stored_problems)])
-    return pk, notes
+    if ident is None:
+        return None
+    if ident.partnership_id and n.verified:
+        return ("id", ident.partnership_id, ident)
+    if n.status != "rejected" and ident.partnership_name:
+        return ("name", normalise_answer_text(ident.partnership_name), ident)
+    return None
+
+
+def _partnership_pks(conn: Connection, owners: list[tuple[str, str, Identity]]) -> dict[tuple[str, str], int]:
+    """pk of every owner, creating the partnerships not yet known (a return never updates one)."""
+    ids = {o[1] for o in owners if o[0] == "id"}
+    names = {o[1] for o in owners if o[0] == "name"}
+
+    def lookup() -> dict[tuple[str, str], int]:
+        found: dict[tuple[str, str], int] = {}
+        if ids:
+            found.update((("id", pid), pk) for pk, pid in conn.execute(
+                select(partnerships.c.pk, partnerships.c.partnership_id).where(partnerships.c.partnership_id.in_(ids))))
+        if names:
+            found.update((("name", key), pk) for pk, key in conn.execute(
+                select(partnerships.c.pk, partnerships.c.name_key).where(and_(
+                    partnerships.c.partnership_id.is_(None), partnerships.c.name_key.in_(names)))))
+        return found
+
+    found = lookup()
+    missing: dict[tuple[str, str], dict] = {}
+    for kind, key, ident in owners:
+        if (kind, key) not in found and (kind, key) not in missing:
+            missing[(kind, key)] = dict(
+                partnership_id=key if kind == "id" else None, name=ident.partnership_name,
+                name_key=normalise_answer_text(ident.partnership_name), region=ident.region, sector=ident.sector,
+                contact_name="", contact_email="", verified=kind == "id")
+    if missing:
+        conn.execute(insert(partnerships), list(missing.values()))
+        found = lookup()
+    return found
 
 
 # --- rows -> dataclasses ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .batch import BatchResult
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheet apps may run as a formula
 BASE_COLUMNS = ("file", "sha256", "status", "partnership_id", "partnership_name", "round", "overall_stage", "progress")
 TAIL_COLUMNS = ("current", "errors", "warnings")
 PROBLEM_COLUMNS = ("file", "code", "severity", "location", "message")
@@ -80,61 +80,75 @@ def _write_xlsx(path: Path, result: BatchResult, header: list[str], rows: list[l
                 stage_labels: list[str]) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.formatting.rule import CellIsRule
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    fills = {label: PatternFill("solid", fgColor=STAGE_FILLS[min(i, len(STAGE_FILLS) - 1)])
-             for i, label in enumerate(stage_labels)}
-    status_fills = {s: PatternFill("solid", fgColor=c) for s, c in STATUS_FILLS.items()}
-    head_fill, head_font = PatternFill("solid", fgColor=HEADER_FILL), Font(bold=True, color=HEADER_FONT)
-    names = {d: label for d, label in result.dimensions}
-    stage_columns = {"overall_stage", *names}
-
+    # Colours come from conditional formats on whole columns, not per-cell styles: a thousand
+    # rows stay fast to write, and a row edited by hand is still coloured right.
     wb = Workbook(write_only=True)
+    head_fill, head_font = PatternFill("solid", fgColor=HEADER_FILL), Font(bold=True, color=HEADER_FONT)
+    names = dict(result.dimensions)
 
-    def cell(ws, value, *, fill=None, bold=False, number_format=None):
-        c = WriteOnlyCell(ws, value=value)
-        if isinstance(value, str):
-            c.data_type = "s"  # text stays text: a respondent's '=...' is never a formula
-        if fill is not None:
-            c.fill = fill
-        if bold:
-            c.font = Font(bold=True)
-        if number_format:
-            c.number_format = number_format
-        return c
+    def text_safe(ws, value):
+        """Plain values, except text that looks like a formula: stored as text, never run."""
+        if isinstance(value, str) and value.startswith("="):
+            c = WriteOnlyCell(ws, value=value)
+            c.data_type = "s"
+            return c
+        return value
 
-    def sheet(title, columns, body, widths, styler):
+    def sheet(title, columns, body, widths):
         ws = wb.create_sheet(title)
         ws.freeze_panes = "B2"
         for i, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(i)].width = width
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(body) + 1}"
-        heading = []
+        last = f"{get_column_letter(len(columns))}{len(body) + 1}"
+        ws.auto_filter.ref = f"A1:{last}"
+        return ws
+
+    def heading(ws, columns):
+        cells = []
         for name in columns:
             c = WriteOnlyCell(ws, value=name)
             c.data_type, c.fill, c.font = "s", head_fill, head_font
             c.alignment = Alignment(wrap_text=True, vertical="top")
-            heading.append(c)
-        ws.append(heading)
-        for row in body:
-            ws.append([styler(ws, columns[i], v) for i, v in enumerate(row)])
+            cells.append(c)
+        ws.append(cells)
 
-    def summary_cell(ws, column, value):
-        if column == "progress":
-            return cell(ws, value, number_format="0.0%")
-        if column == "status":
-            return cell(ws, value, fill=status_fills.get(value), bold=True)
-        if column in stage_columns and value:
-            return cell(ws, value, fill=fills.get(value))
-        return cell(ws, value)
+    def colour(ws, column: int, values: dict[str, str], count: int):
+        letter = get_column_letter(column + 1)
+        for value, fill in values.items():
+            ws.conditional_formatting.add(f"{letter}2:{letter}{max(count, 1) + 1}", CellIsRule(
+                operator="equal", formula=['"' + value.replace('"', '""') + '"'],
+                fill=PatternFill("solid", fgColor=fill, bgColor=fill)))
 
     titles = [names.get(h, h.replace("_", " ")) for h in header]
     widths = [min(48, max(10, len(str(t)) + 2)) for t in titles]
     widths[0], widths[1], widths[4] = 44, 16, 36
-    sheet("Summary", titles, rows, widths, summary_cell)
-    sheet("Problems", [c.replace("_", " ") for c in PROBLEM_COLUMNS], problem_rows(result), [44, 14, 10, 28, 100],
-          lambda ws, _column, value: cell(ws, value))
+    ws = sheet("Summary", titles, rows, widths)
+    stage_fills = {label: STAGE_FILLS[min(i, len(STAGE_FILLS) - 1)] for i, label in enumerate(stage_labels)}
+    for i, column in enumerate(header):
+        if column == "overall_stage" or column in names:
+            colour(ws, i, stage_fills, len(rows))
+        elif column == "status":
+            colour(ws, i, STATUS_FILLS, len(rows))
+    heading(ws, titles)
+    progress_at = header.index("progress")
+    for row in rows:
+        out = [text_safe(ws, v) for v in row]
+        if row[progress_at] is not None:
+            c = WriteOnlyCell(ws, value=row[progress_at])
+            c.number_format = "0.0%"
+            out[progress_at] = c
+        ws.append(out)
+
+    problems = problem_rows(result)
+    ws = sheet("Problems", [c.replace("_", " ") for c in PROBLEM_COLUMNS], problems, [44, 14, 10, 28, 100])
+    colour(ws, 2, {"error": "F8CBAD", "warning": "FFEB9C"}, len(problems))
+    heading(ws, [c.replace("_", " ") for c in PROBLEM_COLUMNS])
+    for row in problems:
+        ws.append([text_safe(ws, v) for v in row])
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)
     tmp.replace(path)

@@ -165,15 +165,16 @@ def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path,
     for i in range(7):
         put(inbox, f"f{i}.xlsx", _variant(issued, i))
     monkeypatch.setattr(batch_module, "CHUNK_FILES", 3)
-    real_add = store_module._add
+    real_add = store_module._add_all
     calls = {"n": 0}
 
     def dying_add(conn, new):
         calls["n"] += 1
-        if calls["n"] == 5:  # inside the second transaction: files 4 and 5 are lost with it
+        stored = real_add(conn, new)
+        if calls["n"] == 2:  # killed inside the second transaction, after its rows were written
             raise KeyboardInterrupt("killed")
-        return real_add(conn, new)
-    monkeypatch.setattr(store_module, "_add", dying_add)
+        return stored
+    monkeypatch.setattr(store_module, "_add_all", dying_add)
     with pytest.raises(KeyboardInterrupt):
         run(inbox, store, tmp_path)
     counts = counts_in_db(store)
@@ -181,7 +182,7 @@ def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path,
     assert counts["answers"] == 3 * len(RUBRIC.criteria)  # whole files only
     assert counts["scores"] == 3 * (1 + len(RUBRIC.dimensions))
 
-    monkeypatch.setattr(store_module, "_add", real_add)
+    monkeypatch.setattr(store_module, "_add_all", real_add)
     rerun = run(inbox, store, tmp_path)
     assert sorted(o.status for o in rerun.outcomes) == ["duplicate"] * 3 + ["scored"] * 4
     assert counts_in_db(store)["submissions"] == 7
