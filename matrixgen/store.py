@@ -513,10 +513,10 @@ class Store:
                                                                 tuple(json.loads(r.next_steps)), r.points, r.possible))
                 for r in conn.execute(select(problems).where(problems.c.submission_pk.in_(chunk)).order_by(problems.c.seq)):
                     by_problems[r.submission_pk].append(Problem(r.code, Severity(r.severity), r.location, r.message))
-        rubrics: dict[str, Rubric | None] = {}
+        rubrics = {h: self.rubric(h) for h in {s.rubric_hash for s in infos if s.rubric_hash}}
         out = []
         for s in infos:
-            rubric = rubrics.setdefault(s.rubric_hash, self.rubric(s.rubric_hash)) if s.rubric_hash else None
+            rubric = rubrics.get(s.rubric_hash) if s.rubric_hash else None
             out.append(SubmissionDetail(s, tuple(_in_rubric_order(by_answers[s.pk], rubric)),
                                         tuple(_scores_in_order(by_scores[s.pk], rubric)), tuple(by_problems[s.pk])))
         return out
