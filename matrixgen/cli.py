@@ -287,8 +287,12 @@ def scores(round_label, db, show_all) -> None:
 @out_option("output/demo")
 def demo(out_dir) -> None:
     """Run the whole pipeline on embedded sample data."""
-    from .demo import run_demo
+    from .demo import DemoError, run_demo
 
-    result = run_demo(out_dir)
+    try:
+        result = run_demo(out_dir)
+    except DemoError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1)
     for what, where in result.steps:
         click.echo(f"{what}\n    -> {where}")

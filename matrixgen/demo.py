@@ -1,40 +1,122 @@
-"""The whole pipeline on embedded sample data, for a first look and for the test suite."""
+"""The whole pipeline on embedded sample data, for a first look and for the test suite.
+
+Two rounds (2025 and 2026) for twelve fictional partnerships: workbooks issued, filled the way
+real respondents do (typed-over answers, one left incomplete, one sent back as .xls, one re-saved
+by LibreOffice, one never returned), scored into the demo's own store, and reported.
+
+Every run starts clean: the demo folder is wiped (only if it is a demo folder) and rebuilt, so
+the same command always shows the same result.
+"""
 
 from __future__ import annotations
 
+import random
+import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from . import identity
 from .generate import Generated, Options, generate_blank, generate_workbooks
-from .roster import load_roster
+from .roster import Partnership, load_roster
 from .rubric import Rubric, require_rubric
+from .simulate import Returned, respond
+
+# Sample data only: a fixed key makes the demo repeatable and lets the committed sample returns
+# (made with this key) verify. Real offices use MATRIXGEN_SECRET or their own key file.
+DEMO_KEY = b"matrixgen-demo-sample-data-only!"
+MARKER = ".matrixgen-demo"
+ROUNDS = ("2025", "2026")
+
+# Maturity per partnership and round (0 = just starting, 4 = sustainable everywhere).
+LEVELS = {
+    "NW-AM": (2.2, 2.9), "NC-HC": (1.2, 2.1), "NE-IT": (0.6, 1.4), "WC-AG": (1.6, 1.7),
+    "CE-LOG": (3.1, 3.8), "EC-AM": (2.4, 1.7), "WV-HC": (1.9, 2.6), "SC-CON": (0.9, 1.8),
+    "SE-AM": (2.8, 3.3), "SW-LOG": (1.1, 2.3), "MC-IT": (2.0, 2.8), "NE-HC": (0.4, 1.2),
+}
+# What goes wrong, per round: see simulate.respond; "xls" and "resaved" use committed samples.
+QUIRKS = {
+    "2025": {"NE-HC": "missing", "MC-IT": "retyped"},
+    "2026": {"MC-IT": "retyped", "SE-AM": "incomplete", "SC-CON": "xls", "WV-HC": "resaved",
+             "NW-AM": "missing"},
+}
+SAMPLES = {"xls": "SC-CON_2026_saved-as-xls.xls", "resaved": "WV-HC_2026_resaved-by-libreoffice.xlsx"}
 
 
 def sample_roster_path() -> Path:
     return Path(str(resources.files("matrixgen") / "data" / "sample_roster.csv"))
 
 
+def sample_path(name: str) -> Path:
+    return Path(str(resources.files("matrixgen") / "data" / "samples" / name))
+
+
+class DemoError(Exception):
+    pass
+
+
 @dataclass
 class DemoResult:
     out: Path
     steps: list[tuple[str, str]] = field(default_factory=list)  # (what happened, where to look)
-    blanks: list[Generated] = field(default_factory=list)
+    issued: dict[str, list[Generated]] = field(default_factory=dict)
+    returned: dict[str, list[Returned]] = field(default_factory=dict)
 
 
-def run_demo(out: str | Path, rubric: Rubric | None = None, rounds: tuple[str, ...] = ("2025", "2026")) -> DemoResult:
+def prepare(out: Path) -> None:
+    """Start clean, but never wipe a folder the demo did not make."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise DemoError(f"{out} exists and is not a demo folder; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by matrixgen demo; the next demo run wipes this folder\n")
+
+
+def round_options(label: str) -> Options:
+    year = int(label[:4])
+    return Options(round=label, due=f"March 31, {year + 1}",
+                   contact="Sector partnerships team, sectors@example.org",
+                   generated_at=f"{label}-01-15T09:00:00Z")
+
+
+def issue_round(rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path, label: str) -> list[Generated]:
+    folder = out / label / "issued"
+    options = round_options(label)
+    generate_blank(rubric, folder, options, DEMO_KEY)
+    return generate_workbooks(rubric, partnerships, folder, options, DEMO_KEY)
+
+
+def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label: str, index: int) -> list[Returned]:
+    folder = out / label / "returned"
+    quirks = QUIRKS.get(label, {})
+    levels = {pid: pair[index] for pid, pair in LEVELS.items()}
+    rng = random.Random(f"demo-{label}")
+    # Partnerships whose return is a committed sample are filled by the sample, not the simulator.
+    simulated = [g for g in issued if quirks.get(g.partnership.id) not in SAMPLES]
+    returned = respond(rubric, simulated, folder, levels, rng, quirks, completed_on=f"{label}-03-02")
+    for g in issued:
+        quirk = quirks.get(g.partnership.id)
+        if quirk in SAMPLES:
+            src = sample_path(SAMPLES[quirk])
+            dst = folder / (Path(g.path.name).stem + src.suffix)
+            shutil.copyfile(src, dst)
+            returned.append(Returned(g.partnership.id, dst, levels[g.partnership.id], quirk))
+    return returned
+
+
+def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
     out = Path(out)
+    prepare(out)
     rubric = rubric or require_rubric()
-    result = DemoResult(out)
-    # The demo keeps its own key beside its own store: it leaves nothing outside its folder.
-    key = identity.load_key(out)
     roster = load_roster(sample_roster_path())
-    for label in rounds:
-        options = Options(round=label, due=f"March 31, {int(label[:4]) + 1}" if label[:4].isdigit() else "")
-        folder = out / label / "blank"
-        generate_blank(rubric, folder, options, key)
-        made = generate_workbooks(rubric, roster.partnerships, folder, options, key)
-        result.blanks += made
-        result.steps.append((f"round {label}: {len(made)} personalised workbooks and one generic blank", str(folder)))
+    result = DemoResult(out)
+    for index, label in enumerate(ROUNDS):
+        issued = issue_round(rubric, roster.partnerships, out, label)
+        result.issued[label] = issued
+        result.steps.append((f"round {label}: issued {len(issued)} personalised workbooks and a generic blank",
+                             str(out / label / "issued")))
+        returned = returns_for_round(rubric, issued, out, label, index)
+        result.returned[label] = returned
+        result.steps.append((f"round {label}: {len(returned)} partnerships sent their workbook back",
+                             str(out / label / "returned")))
     return result

@@ -1,0 +1,195 @@
+"""Benchmark: matrixgen against the naive script a user would write, same machine, same run.
+
+    python benchmarks/bench.py [--n 1000] [--out output/bench] [--steps generate,score,report]
+
+Each step runs in its own process so that its peak memory (RSS, including any worker processes)
+is its own. For every step it prints wall time, files per second, peak RSS and the ratio against
+the naive version, and writes the same as JSON to <out>/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SECRET = "benchmark-key-not-for-production"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and of its largest finished child, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024  # Linux reports KiB
+
+
+# --- the steps, each run in a child process --------------------------------------------------------
+
+
+def step_generate(n: int, work: Path) -> dict:
+    from matrixgen import generate
+    from matrixgen.roster import Partnership
+    from matrixgen.rubric import require_rubric
+
+    rubric = require_rubric()
+    partnerships = [Partnership(f"P{i:05d}", f"Partnership {i}", f"Region {i % 12 + 1}", "Health care")
+                    for i in range(n)]
+    options = generate.Options(round="2026", generated_at="2026-01-15T10:00:00Z")
+    out = work / "issued"
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    generate.generate_workbooks(rubric, partnerships, out, options, SECRET.encode())
+    return {"seconds": time.perf_counter() - t, "files": n}
+
+
+def step_generate_naive(n: int, work: Path) -> dict:
+    """One full openpyxl build and save per partnership: what a straightforward script does."""
+    from dataclasses import replace
+
+    from matrixgen import generate, identity
+    from matrixgen.identity import Identity
+    from matrixgen.rubric import require_rubric
+
+    rubric = require_rubric()
+    options = generate.Options(round="2026", generated_at="2026-01-15T10:00:00Z")
+    out = work / "issued-naive"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t = time.perf_counter()
+    for i in range(n):
+        ident = Identity(rubric.id, rubric.version, rubric.content_hash, f"P{i:05d}", f"Partnership {i}",
+                         f"Region {i % 12 + 1}", "Health care", "2026", options.generated_at)
+        ident = replace(ident, signature=identity.sign(ident.values(), SECRET.encode()))
+        generate.build_workbook(rubric, ident, options, generic=False).save(out / f"P{i:05d}.xlsx")
+    return {"seconds": time.perf_counter() - t, "files": n}
+
+
+def step_fill(n: int, work: Path) -> dict:
+    """Setup, not compared: every issued workbook filled by a simulated respondent."""
+    import random
+
+    from matrixgen.rubric import require_rubric
+    from matrixgen.simulate import answers_for_level, fill, retype
+
+    rubric = require_rubric()
+    out = work / "returned"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    rng = random.Random(2026)
+    t = time.perf_counter()
+    for path in sorted((work / "issued").glob("*.xlsx")):
+        answers = answers_for_level(rubric, rng.uniform(0, 4.5), rng)
+        if rng.random() < 0.2:
+            answers = {cid: (retype(label, rng), ev) for cid, (label, ev) in answers.items()}
+        (out / path.name).write_bytes(fill(path.read_bytes(), answers))
+    return {"seconds": time.perf_counter() - t, "files": n}
+
+
+def naive_read(path: Path, rubric) -> dict[str, str | None]:
+    """What a user's script does: pandas reads every sheet, then look for the answer column."""
+    import pandas as pd
+
+    sheets = pd.read_excel(path, sheet_name=None, header=None)
+    for frame in sheets.values():
+        for i, row in frame.iterrows():
+            values = [str(v).strip() for v in row.tolist()]
+            if "Response" in values and "ID" in values:
+                id_col, resp_col = values.index("ID"), values.index("Response")
+                answers = {}
+                for _, r in frame.iloc[i + 1:].iterrows():
+                    cid = r.iloc[id_col]
+                    if isinstance(cid, str) and rubric.criterion(cid.strip()):
+                        raw = r.iloc[resp_col]
+                        answers[cid.strip()] = None if pd.isna(raw) else raw
+                return answers
+    return {}
+
+
+def step_score_naive(n: int, work: Path) -> dict:
+    from matrixgen.rubric import require_rubric
+    from matrixgen.score import score
+
+    rubric = require_rubric()
+    results = {}
+    t = time.perf_counter()
+    for path in sorted((work / "returned").glob("*.xlsx")):
+        raw = naive_read(path, rubric)
+        answers = {cid: rubric.match_response(v) for cid, v in raw.items()}
+        s = score(rubric, answers)
+        results[path.name] = {"stage": s.stage_id, "progress": round(s.progress, 6),
+                              "answers": {cid: (r.label if r else None) for cid, r in answers.items()}}
+    seconds = time.perf_counter() - t
+    (work / "naive-scores.json").write_text(json.dumps(results, sort_keys=True))
+    return {"seconds": seconds, "files": len(results)}
+
+
+STEPS = {
+    "generate": step_generate,
+    "generate-naive": step_generate_naive,
+    "fill": step_fill,
+    "score-naive": step_score_naive,
+}
+PAIRS = [("generate", "generate-naive")]
+
+
+def run_child(step: str, n: int, work: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", step, "--n", str(n), "--work", str(work)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MATRIXGEN_SECRET": SECRET})
+    if done.returncode != 0:
+        raise SystemExit(f"step {step} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=Path("output/bench"))
+    ap.add_argument("--steps", default=",".join(p for pair in PAIRS for p in pair[:1]))
+    ap.add_argument("--child")
+    ap.add_argument("--work", type=Path)
+    args = ap.parse_args()
+
+    if args.child:
+        result = STEPS[args.child](args.n, args.work)
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result))
+        return
+
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    wanted = args.steps.split(",")
+    rows = []
+    for fast, naive in PAIRS:
+        if fast not in wanted:
+            continue
+        a = run_child(fast, args.n, work)
+        b = run_child(naive, args.n, work)
+        for name, r in ((fast, a), (naive, b)):
+            r.update(step=name, files_per_second=r["files"] / r["seconds"])
+        a["speedup_vs_naive"] = b["seconds"] / a["seconds"]
+        rows += [a, b]
+
+    header = f"{'step':<16}{'files':>7}{'wall s':>9}{'files/s':>10}{'peak MB':>9}{'vs naive':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        ratio = f"{r['speedup_vs_naive']:.1f}x" if "speedup_vs_naive" in r else ""
+        print(f"{r['step']:<16}{r['files']:>7}{r['seconds']:>9.2f}{r['files_per_second']:>10.0f}"
+              f"{r['peak_rss_mb']:>9.0f}{ratio:>10}")
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    (args.out / "results.json").write_text(json.dumps({"n": args.n, "machine": machine, "steps": rows}, indent=2))
+    print(f"\n{machine['cpus']} CPUs, Python {machine['python']}, {machine['date']}; JSON: {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

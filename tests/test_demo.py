@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pytest
+
+from matrixgen.demo import LEVELS, MARKER, QUIRKS, DemoError, run_demo
+from matrixgen.rubric import load_rubric
+from matrixgen.score import score
+from matrixgen.simulate import answers_for_level, retype
+
+RUBRIC = load_rubric().rubric
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("demo") / "out")
+
+
+def test_demo__two_rounds__every_partnership_issued_and_quirks_applied(demo):
+    assert sorted(demo.issued) == ["2025", "2026"]
+    for label, issued in demo.issued.items():
+        assert len(issued) == 12
+        returned = {r.partnership_id for r in demo.returned[label]}
+        missing = {pid for pid, q in QUIRKS[label].items() if q == "missing"}
+        assert returned == {g.partnership.id for g in issued} - missing
+    by_quirk = {r.quirk: r for r in demo.returned["2026"] if r.quirk}
+    assert by_quirk["xls"].path.suffix == ".xls"
+    assert by_quirk["xls"].path.read_bytes()[:8] == bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def test_demo__incomplete_return__has_three_blank_responses(demo):
+    r = next(r for r in demo.returned["2026"] if r.quirk == "incomplete")
+    ws = openpyxl.load_workbook(io.BytesIO(r.path.read_bytes()))["Assessment"]
+    blanks = [row[0].value for row in ws.iter_rows(min_row=4) if row[0].value and row[4].value is None]
+    assert len(blanks) == 3
+
+
+def test_demo__second_run__starts_clean(tmp_path):
+    out = tmp_path / "demo"
+    run_demo(out)
+    (out / "stray.txt").write_text("x")
+    run_demo(out)
+    assert not (out / "stray.txt").exists() and (out / MARKER).exists()
+
+
+def test_demo__foreign_folder__refused_not_wiped(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep")
+    with pytest.raises(DemoError):
+        run_demo(tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep"
+
+
+def test_simulate__levels__most_partnerships_improve_between_rounds():
+    assert sum(b > a for a, b in LEVELS.values()) >= 10 and any(b < a for a, b in LEVELS.values())
+
+
+@pytest.mark.parametrize("level,stage", [(0.0, None), (4.5, "sustainable")])
+def test_simulate__answers_for_level__extremes_score_as_expected(level, stage):
+    import random
+
+    answers = answers_for_level(RUBRIC, level, random.Random(0))
+    # Noise moves a dimension by at most 0.6 of a stage, so the extremes are certain.
+    got = score(RUBRIC, {cid: RUBRIC.match_response(label) for cid, (label, _) in answers.items()})
+    assert got.stage_id == stage
+
+
+def test_simulate__retype__still_matches_the_same_answer():
+    import random
+
+    rng = random.Random(1)
+    for label in ("Met", "In progress", "Not yet"):
+        for _ in range(10):
+            assert RUBRIC.match_response(retype(label, rng)).label == label
