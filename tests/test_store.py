@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import update
 
@@ -81,3 +83,21 @@ def test_store__results_and_history__what_reports_need(tmp_path, store, issued):
     assert [p.partnership_id for p in store.not_returned("2026")] == ["WC-AG"]
     assert [s.round_label for s in store.history("NE-IT")] == ["2026"]
     assert store.rounds()[0].returned == 1
+
+
+@pytest.mark.skipif(not os.environ.get("MATRIXGEN_TEST_PG_URL"), reason="no PostgreSQL (see .ci/postgres.sh)")
+def test_store__postgresql__the_same_batch_stores_and_reads_back(tmp_path, issued):
+    pytest.importorskip("psycopg")
+    url = os.environ["MATRIXGEN_TEST_PG_URL"]
+    pg = Store.open(url)
+    with pg.engine.begin() as conn:  # a clean schema for this test
+        store_module.metadata.drop_all(conn)
+    pg = Store.open(url)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "alpha.xlsx").write_bytes(fill(issued["alpha"], upto("operational")))
+    result = score_paths([inbox], pg, RUBRIC, KEY, tmp_path / "archive", workers=0)
+    assert result.outcomes[0].status == "scored"
+    [detail] = pg.results("2026")
+    assert detail.score().stage_id == "operational" and len(detail.answers) == len(RUBRIC.criteria)
+    pg.close()
