@@ -125,7 +125,7 @@ def _write_xlsx(path: Path, result: BatchResult, header: list[str], rows: list[l
 
     titles = [names.get(h, h.replace("_", " ")) for h in header]
     widths = [min(48, max(10, len(str(t)) + 2)) for t in titles]
-    widths[0], widths[1], widths[4] = 44, 16, 36
+    widths[0], widths[1], widths[2], widths[4] = 44, 16, 12, 36
     ws = sheet("Summary", titles, rows, widths)
     stage_fills = {label: STAGE_FILLS[min(i, len(STAGE_FILLS) - 1)] for i, label in enumerate(stage_labels)}
     for i, column in enumerate(header):
