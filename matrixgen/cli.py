@@ -18,6 +18,7 @@ from .errors import Problem
 from .generate import Options, check_round, generate_blank, generate_workbooks
 from .roster import load_roster
 from .rubric import Rubric, load_rubric
+from .store import Store, StoreError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -34,6 +35,10 @@ rubric_option = click.option(
     help="Rubric file (default: the packaged rubric.toml).",
 )
 silent_option = click.option("-s", "--silent", is_flag=True, help="No progress bar.")
+db_option = click.option(
+    "--db", "db", default=None, metavar="URL",
+    help="The store: a SQLite file path or a SQLAlchemy URL (default: $MATRIXGEN_DB, else <data>/matrixgen.db).",
+)
 
 
 def out_option(default: str):
@@ -58,6 +63,22 @@ def load_rubric_or_exit(path: Path | None) -> Rubric:
         raise SystemExit(1)
     assert result.rubric is not None
     return result.rubric
+
+
+def open_store_or_exit(db: str | None) -> Store:
+    try:
+        return Store.open(db, data_dir())
+    except StoreError as exc:
+        echo_problems([exc.problem])
+        raise SystemExit(1)
+
+
+def load_key_or_exit() -> bytes:
+    try:
+        return identity.load_key(data_dir())
+    except identity.KeyError_ as exc:
+        click.echo(f"error: {exc}; set MATRIXGEN_SECRET or restore the key file", err=True)
+        raise SystemExit(1)
 
 
 def progress(silent: bool, length: int, label: str):
@@ -132,9 +153,13 @@ def format_matrix(r: Rubric) -> str:
 @out_option("output/blank")
 @click.option("--due", default="", help="Return-by date shown on the Instructions sheet.")
 @click.option("--contact", default="", help="Who to ask, shown on the Instructions sheet.")
+@db_option
 @silent_option
-def generate(rubric_path, roster, round_label, out_dir, due, contact, silent) -> None:
-    """Write fillable workbooks: one generic blank, or one signed workbook per roster row."""
+def generate(rubric_path, roster, round_label, out_dir, due, contact, db, silent) -> None:
+    """Write fillable workbooks: one generic blank, or one signed workbook per roster row.
+
+    The store records the rubric version used and which workbook went to which partnership,
+    so that returned files are scored with the version they were made from."""
     if not check_round(round_label):
         raise click.BadParameter(f"{round_label!r}: use letters, digits, '.', '_' and '-' (e.g. 2026 or 2026-fall)",
                                  param_hint="--round")
@@ -147,22 +172,115 @@ def generate(rubric_path, roster, round_label, out_dir, due, contact, silent) ->
             click.echo("No workbooks written: fix the roster and run again.", err=True)
             raise SystemExit(1)
         partnerships = result.partnerships
-    try:
-        key = identity.load_key(data_dir())
-    except identity.KeyError_ as exc:
-        click.echo(f"error: {exc}; set MATRIXGEN_SECRET or restore the key file", err=True)
-        raise SystemExit(1)
+    key = load_key_or_exit()
+    store = open_store_or_exit(db)
     options = Options(round=round_label, due=due, contact=contact)
     if partnerships is None:
         made = generate_blank(r, out_dir, options, key)
+        store.record_issue(round_label, r, [made])
         click.echo(f"Wrote a blank workbook: {made.path}")
         return
     with progress(silent, len(partnerships), "Generating") as bar:
         made_all = generate_workbooks(r, partnerships, out_dir, options, key, progress=lambda _p: bar.update(1))
+    store.record_issue(round_label, r, made_all)
     round_note = f" for round {round_label}" if round_label else ""
     click.echo(f"Wrote {len(made_all)} workbooks{round_note} to {out_dir}/")
 
 
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@db_option
+@out_option("output/scores")
+@round_option()
+@rubric_option
+@silent_option
+def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
+    """Score returned workbooks (files or folders, searched recursively) into the store.
+
+    Writes summary.csv, summary.xlsx and problems.csv to --out. Exit code 0 when every file
+    scored cleanly, 1 when any file was incomplete or rejected (the rest are still stored)."""
+    from .batch import collect, score_paths
+    from .summary import write_outputs
+
+    if not check_round(round_label):
+        raise click.BadParameter(f"{round_label!r}: use letters, digits, '.', '_' and '-' (e.g. 2026 or 2026-fall)",
+                                 param_hint="--round")
+    r = load_rubric_or_exit(rubric_path)
+    key = load_key_or_exit()
+    store = open_store_or_exit(db)
+    files, _ = collect(paths)
+    with progress(silent, len(files), "Scoring") as bar:
+        result = score_paths(paths, store, r, key, data_dir() / "archive", round_label=round_label,
+                             progress=lambda _o: bar.update(1))
+    written = write_outputs(result, out_dir, [s.label for s in r.stages])
+    click.echo(format_counts(result))
+    grouped = format_problems(result)
+    if grouped:
+        click.echo("")
+        click.echo(grouped)
+    click.echo(f"\nWrote {', '.join(str(w) for w in written)}")
+    if not result.clean:
+        raise SystemExit(1)
+
+
+def format_counts(result) -> str:
+    counts = result.counts()
+    total = len(result.outcomes)
+    lines = [f"{total} file{'s' if total != 1 else ''} in {result.seconds:.1f} s"]
+    lines += [f"  {status:<11}{n:>6}" for status, n in counts.items()]
+    if result.skipped:
+        lines.append(f"  {'skipped':<11}{len(result.skipped):>6}")
+    return "\n".join(lines)
+
+
+def format_problems(result) -> str:
+    """Problems grouped by file; 'already received' notes are left to the counts above."""
+    lines = []
+    if result.skipped:
+        lines += ["Skipped"] + [f"  {p.location}: {p.message}" for p in result.skipped]
+    for o in result.outcomes:
+        shown = [p for p in o.problems if p.code != "MG-STORE-001"]
+        if not shown:
+            continue
+        who = f" ({o.partnership_id or o.partnership_name})" if (o.partnership_id or o.partnership_name) else ""
+        lines.append(f"{o.file}{who}: {o.status}")
+        for p in shown:
+            where = f"{p.location}: " if p.location and p.location != o.file else ""
+            lines.append(f"  {p.severity.value} {p.code} {where}{p.message}")
+    return "\n".join(lines)
+
+
+@main.command(context_settings=CONTEXT)
+@round_option()
+@db_option
+@click.option("--all", "show_all", is_flag=True, help="Every submission, not only the current one per partnership.")
+def scores(round_label, db, show_all) -> None:
+    """List what is stored: partnership, round, status, overall stage, when."""
+    store = open_store_or_exit(db)
+    rows = store.submissions(round_label or None, current_only=not show_all)
+    if not rows:
+        click.echo("Nothing stored" + (f" for round {round_label}" if round_label else "") + ".")
+        return
+    labels: dict[str, dict[str, str]] = {}
+    table = [("partnership", "name", "round", "status", "overall stage", "progress", "received", "current", "file")]
+    for s in rows:
+        if s.rubric_hash and s.rubric_hash not in labels:
+            rubric = store.rubric(s.rubric_hash)
+            labels[s.rubric_hash] = {st.id: st.label for st in rubric.stages} if rubric else {}
+        stage = labels.get(s.rubric_hash or "", {}).get(s.overall_stage or "", "")
+        if s.status != "rejected" and not stage:
+            stage = "not yet at a stage"
+        p = s.partnership
+        table.append((
+            (p.partnership_id or "(typed)") if p else "", p.name if p else "", s.round_label or "", s.status,
+            stage, f"{100 * s.progress:.0f}%" if s.progress is not None else "", s.received_at,
+            "yes" if s.current else "no", s.file_name,
+        ))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
 @main.command(context_settings=CONTEXT)

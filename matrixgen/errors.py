@@ -110,10 +110,55 @@ _define("MG-GEN-001", E, "round label {value!r} is not valid; use letters, digit
 _define("MG-GEN-002", E, "the secret key file {path} is not usable: {reason}; set MATRIXGEN_SECRET or fix the file")
 
 # --- read (returned files) ---------------------------------------------------------------------
+# What kind of file it is: only a normal .xlsx is read; each other kind says what to do instead.
+_define("MG-READ-001", E, "the file is empty (0 bytes); attach the filled-in workbook to the email again")
+_define("MG-READ-002", E, "the file is {size} MB, more than the {limit} MB a workbook can be; send the workbook we issued, without pictures or extra sheets")
+_define("MG-READ-003", E, "the file is damaged or incomplete ({reason}); open it in Excel, save it again and send the saved copy")
+_define("MG-READ-004", E, "the workbook is password-protected: remove the password (File › Info › Protect Workbook › Encrypt with Password, clear it) and send it again")
+_define("MG-READ-005", E, "this is an .xls file (Excel 97-2003): open it, choose File › Save As › Excel Workbook (.xlsx) and send that file")
+_define("MG-READ-006", E, "this is a macro-enabled workbook (.xlsm): choose File › Save As › Excel Workbook (.xlsx) and send that file")
+_define("MG-READ-007", E, "this is an Excel Binary Workbook (.xlsb): choose File › Save As › Excel Workbook (.xlsx) and send that file")
+_define("MG-READ-008", E, "this is an OpenDocument spreadsheet (.ods): choose File › Save As, pick the type Excel 2007-365 (.xlsx), and send that file")
+_define("MG-READ-009", E, "the workbook was saved as Strict Open XML: choose File › Save As › Excel Workbook (.xlsx), not 'Strict Open XML Spreadsheet', and send it again")
+_define("MG-READ-010", E, "this is a CSV or text file, which cannot carry the workbook's details: fill in the workbook we sent and return it as .xlsx")
+_define("MG-READ-011", E, "this is a PDF: we need the filled-in workbook itself (.xlsx), not a printout; attach the workbook")
+_define("MG-READ-012", E, "this is not an Excel workbook ({what}); return the .xlsx workbook we sent, filled in")
+# Hostile or malformed contents: the file is never opened past these checks.
+_define("MG-READ-013", E, "the file's compressed contents are out of bounds ({reason}); it was not opened. Save the workbook again from Excel and send it")
+_define("MG-READ-014", E, "the part {part} declares XML entities, which workbooks never do; it was not opened. Save the workbook again from Excel and send it")
+_define("MG-READ-015", E, "reading the file took longer than {seconds:g} s and was stopped; save the workbook again from Excel and send it")
+_define("MG-READ-016", E, "the sheet '{sheet}' spans {cells} cells (up to {ref}), more than a workbook can; delete the stray cells far from the table and send it again")
+# Finding the answers.
+_define("MG-READ-017", E, "no Assessment table was found (a header row with 'ID' and 'Response'); use the workbook we sent without renaming its headers")
+_define("MG-READ-018", E, "the row for criterion {id} is missing (deleted?); add it back from the workbook we sent, or answer it there")
+_define("MG-READ-019", E, "criterion {id} appears in {count} rows with different answers ({rows}); keep one row and delete the others")
+_define("MG-READ-020", W, "'{id}' is not a criterion of this rubric; its row was ignored")
+_define("MG-READ-021", E, "no answer for {id}; choose one of {choices}")
+_define("MG-READ-022", E, "{value!r} is not an answer for {id}; use one of {choices}")
+_define("MG-READ-023", E, "the answer for {id} is a formula; type or choose the answer itself ({choices})")
+_define("MG-READ-024", W, "criterion {id} appears in {count} rows ({rows}) with the same answer; the duplicates are harmless but can be deleted")
+# Who sent it.
+_define("MG-READ-025", E, "this workbook has none of the details of a workbook issued by this office; fill in the workbook we sent and return it")
+_define("MG-READ-026", E, "not issued by this office, or its partnership details were changed: {field} reads {found!r} here but {expected!r} at {other}; return the workbook as it was sent")
+_define("MG-READ-027", E, "not issued by this office, or its partnership details were changed (the signature does not match{claims}); return the workbook as it was sent")
+_define("MG-READ-028", E, "no partnership name is typed on this generic workbook; type it in the yellow cell and send it again")
+_define("MG-READ-029", N, "a generic workbook: identified only by the name typed on it, not verified")
+_define("MG-READ-030", N, "the workbook details were found in {found} but not in {missing} (another app re-saved it); the signature still verifies")
+# Files that are not returns at all.
+_define("MG-READ-031", N, "skipped: an Office lock file (made while a workbook is open), not a workbook")
+_define("MG-READ-032", N, "skipped: a hidden file")
+_define("MG-READ-033", E, "cannot read the file: {reason}; check it is there and readable")
 
 # --- score -------------------------------------------------------------------------------------
+_define("MG-SCORE-001", E, "made from rubric {rubric_id} version {version} (hash {hash}), which this office has no record of; run `matrixgen generate --db` with that rubric, or send the partnership the current workbook")
+_define("MG-SCORE-002", W, "{met} is Met while the earlier-stage {unmet} is not; check both answers")
+_define("MG-SCORE-003", W, "this workbook was issued for round {found}, not {expected}; it is stored under round {found}")
 
 # --- store -------------------------------------------------------------------------------------
+_define("MG-STORE-001", N, "already received: the same file was stored on {when} as {file} ({status}); nothing new was stored")
+_define("MG-STORE-002", N, "replaces {file} (received {when}) as the current submission for {partnership}, round {round}: it was received later")
+_define("MG-STORE-003", E, "the store {url} has schema version {found}, newer than this matrixgen ({expected}); upgrade matrixgen")
+_define("MG-STORE-004", E, "cannot open the store {url}: {reason}; check the path or URL")
 
 # --- report ------------------------------------------------------------------------------------
 
