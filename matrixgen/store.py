@@ -28,16 +28,17 @@ from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import (
     Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, and_, bindparam, create_engine,
-    event, func, insert, select, update,
+    delete, event, func, insert, select, text, update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import Problem, Severity, problem
 from .identity import Identity
+from .roster import Partnership
 from .rubric import Rubric, normalise_answer_text, rubric_from_canonical
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_ENV = "MATRIXGEN_DB"
 DEFAULT_DB = "matrixgen.db"  # inside the data folder
 
@@ -75,6 +76,7 @@ rounds = Table(
     Column("label", String(40), primary_key=True),  # '' for files that carry no round
     Column("created_at", String(20), nullable=False),
     Column("rubric_hash", String(64), ForeignKey("rubric_versions.hash")),
+    Column("due", Text, nullable=False, default=""),  # return-by date, as the office writes it (v2)
 )
 roster = Table(
     "roster", metadata,
@@ -89,6 +91,7 @@ issued = Table(
     Column("rubric_hash", String(64), ForeignKey("rubric_versions.hash"), nullable=False),
     Column("file_name", Text, nullable=False),
     Column("generated_at", String(20), nullable=False),
+    Column("path", Text, nullable=False, default=""),  # where generate wrote it, to send it (v2)
 )
 submissions = Table(
     "submissions", metadata,
@@ -148,8 +151,50 @@ problems = Table(
     Column("message", Text, nullable=False),
 )
 
+# Reports as rendered: the latest per round and partnership is the one `send reports` attaches (v2).
+reports = Table(
+    "reports", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("round_label", String(40), nullable=False),
+    Column("partnership_id", String(40), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("rendered_at", String(20), nullable=False),
+    Index("ix_reports_round_partnership", "round_label", "partnership_id"),
+)
+# Every message send.py sent or tried to (v2). A log: no foreign keys, so that it can always
+# record what happened, and ids rather than pks, so that it reads on its own in an audit.
+sent_messages = Table(
+    "sent_messages", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("round", String(40), nullable=False),
+    Column("kind", String(16), nullable=False),  # blanks | reminders | reports
+    Column("partnership_id", String(40), nullable=False),
+    Column("ref", String(80), nullable=False),  # what distinguishes this message from an earlier one of its kind
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("attachment_name", Text, nullable=False),
+    Column("attachment_sha256", String(64), nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # sending | sent | failed
+    Column("error_code", String(16), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("started_at", String(20), nullable=False),
+    Column("finished_at", String(20), nullable=False),
+    Index("ix_sent_messages_message", "round", "kind", "partnership_id", "ref"),
+)
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Round due dates, where issued workbooks were written, rendered reports, the send log."""
+    conn.execute(text("ALTER TABLE rounds ADD COLUMN due TEXT NOT NULL DEFAULT ''"))
+    conn.execute(text("ALTER TABLE issued_workbooks ADD COLUMN path TEXT NOT NULL DEFAULT ''"))
+    reports.create(conn, checkfirst=True)
+    sent_messages.create(conn, checkfirst=True)
+
+
 # Schema migrations: MIGRATIONS[n] takes a connection from version n to n + 1.
-MIGRATIONS: dict[int, object] = {}
+MIGRATIONS: dict[int, object] = {1: _v1_to_v2}
 
 
 # --- what the API returns ----------------------------------------------------------------------
@@ -175,6 +220,7 @@ class RoundInfo:
     roster_size: int
     submissions: int
     returned: int  # partnerships with a current (not rejected) submission
+    due: str = ""
 
 
 @dataclass(frozen=True)
@@ -186,6 +232,23 @@ class IssuedInfo:
     rubric_hash: str
     file_name: str
     generated_at: str
+    path: str = ""  # where generate wrote it ('' for workbooks issued before schema v2)
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    round_label: str
+    partnership_id: str
+    path: str
+    sha256: str
+    rendered_at: str
+
+
+@dataclass(frozen=True)
+class RosterChange:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    kept: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -391,7 +454,8 @@ class Store:
                     if exists is None:
                         conn.execute(insert(roster).values(round_label=round_label, partnership_pk=pk))
                 values = dict(round_label=round_label, partnership_pk=pk, rubric_hash=rubric.content_hash,
-                              file_name=Path(made.path).name, generated_at=made.identity.generated_at)
+                              file_name=Path(made.path).name, generated_at=made.identity.generated_at,
+                              path=str(Path(made.path).resolve()))
                 if conn.execute(select(issued.c.sha256).where(issued.c.sha256 == made.sha256)).first():
                     conn.execute(update(issued).where(issued.c.sha256 == made.sha256).values(**values))
                 else:
@@ -405,7 +469,8 @@ class Store:
                 submissions.c.round_label == rounds.c.label).scalar_subquery()
             returned = select(func.count()).select_from(submissions).where(and_(
                 submissions.c.round_label == rounds.c.label, submissions.c.is_current.is_(True))).scalar_subquery()
-            rows = conn.execute(select(rounds.c.label, rounds.c.created_at, rounds.c.rubric_hash, size, subs, returned)
+            rows = conn.execute(select(rounds.c.label, rounds.c.created_at, rounds.c.rubric_hash, size, subs, returned,
+                                       rounds.c.due)
                                 .order_by(rounds.c.created_at.desc(), rounds.c.label.desc())).all()
         return [RoundInfo(*row) for row in rows]
 
@@ -428,18 +493,69 @@ class Store:
     def issued(self, round_label: str | None = None) -> list[IssuedInfo]:
         with self.engine.connect() as conn:
             query = (select(issued.c.sha256, issued.c.round_label, partnerships.c.partnership_id, partnerships.c.name,
-                            issued.c.rubric_hash, issued.c.file_name, issued.c.generated_at)
+                            issued.c.rubric_hash, issued.c.file_name, issued.c.generated_at, issued.c.path)
                      .select_from(issued.outerjoin(partnerships, partnerships.c.pk == issued.c.partnership_pk))
                      .order_by(issued.c.round_label, issued.c.file_name))
             if round_label is not None:
                 query = query.where(issued.c.round_label == round_label)
             rows = conn.execute(query).all()
-        return [IssuedInfo(r[0], r[1], r[2], r[3] or "", r[4], r[5], r[6]) for r in rows]
+        return [IssuedInfo(r[0], r[1], r[2], r[3] or "", r[4], r[5], r[6], r[7]) for r in rows]
 
     def partnership(self, partnership_id: str) -> PartnershipInfo | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(*partnerships.c).where(partnerships.c.partnership_id == partnership_id)).first()
         return _partnership(row) if row else None
+
+    # --- rounds the office opens, rendered reports ---
+
+    def open_round(self, round_label: str, members: Iterable, due: str | None = None) -> RosterChange:
+        """Record a round and make ``members`` (roster.Partnership) exactly its roster: the ids stay
+        the partnerships' across rounds, their details are updated, and a partnership left out is
+        no longer in this round (its history is kept). ``due=None`` keeps the round's due date."""
+        members = list(members)
+        with self.engine.begin() as conn:
+            _ensure_round(conn, round_label)
+            if due is not None:
+                conn.execute(update(rounds).where(rounds.c.label == round_label).values(due=due))
+            before = {r.partnership_id: r.pk for r in conn.execute(
+                select(partnerships.c.partnership_id, partnerships.c.pk)
+                .join(roster, roster.c.partnership_pk == partnerships.c.pk).where(roster.c.round_label == round_label))}
+            wanted = {}
+            for p in members:
+                wanted[p.id] = _ensure_partnership(conn, p.id, p.name, p.region, p.sector, p.contact_name,
+                                                   p.contact_email, from_roster=True)
+            for pid, pk in wanted.items():
+                if pid not in before:
+                    conn.execute(insert(roster).values(round_label=round_label, partnership_pk=pk))
+            gone = [pid for pid in before if pid not in wanted]
+            if gone:
+                conn.execute(delete(roster).where(and_(roster.c.round_label == round_label,
+                                                       roster.c.partnership_pk.in_([before[g] for g in gone]))))
+        return RosterChange(tuple(sorted(p for p in wanted if p not in before)), tuple(sorted(gone)),
+                            tuple(sorted(p for p in wanted if p in before)))
+
+    def members(self, round_label: str) -> tuple[Partnership, ...]:
+        """The round's roster as roster rows (partnerships with an office id): what generate
+        issues workbooks to and send writes to."""
+        return tuple(Partnership(p.partnership_id, p.name, p.region, p.sector, p.contact_name, p.contact_email)
+                     for p in self.roster(round_label) if p.partnership_id)
+
+    def round(self, round_label: str) -> RoundInfo | None:
+        return next((r for r in self.rounds() if r.label == round_label), None)
+
+    def record_report(self, round_label: str, partnership_id: str, path: str | Path, sha256: str) -> None:
+        """A report PDF as rendered: the newest one per round and partnership is the one sent."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(reports).values(round_label=round_label, partnership_id=partnership_id,
+                                                path=str(Path(path).resolve()), sha256=sha256, rendered_at=now()))
+
+    def reports(self, round_label: str) -> dict[str, ReportInfo]:
+        """The latest rendered report of each partnership in a round, by partnership id."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(reports).where(reports.c.round_label == round_label)
+                                .order_by(reports.c.pk)).mappings().all()
+        return {r["partnership_id"]: ReportInfo(r["round_label"], r["partnership_id"], r["path"], r["sha256"],
+                                                r["rendered_at"]) for r in rows}
 
     # --- submissions ---
 

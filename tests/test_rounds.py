@@ -1,0 +1,69 @@
+"""The store's part of rounds and sending: schema v2, round rosters, rendered reports, status."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from matrixgen.generate import Options, generate_workbooks
+from matrixgen.roster import Partnership
+from matrixgen.rubric import load_rubric
+from matrixgen.send import SENT, Record, SqlSendLog
+from matrixgen.status import round_status, write_csv
+from matrixgen.store import SCHEMA_VERSION, Store
+
+RUBRIC = load_rubric().rubric
+ANN = Partnership("NE-IT", "Three Rivers", "Northeast", "IT", "Ann", "ann@example.org")
+BEN = Partnership("NW-AM", "=Calumet", "Northwest", "Manufacturing", "Ben", "ben@example.org")
+
+
+def test_store__v1_file__migrated_to_v2_keeping_its_rows(tmp_path):
+    path = tmp_path / "old.db"
+    store = Store.open(path)
+    store.open_round("2025", [ANN], due="March 31, 2026")
+    with store.engine.begin() as conn:  # what a version-1 file looks like
+        conn.execute(text("DROP TABLE sent_messages"))
+        conn.execute(text("DROP TABLE reports"))
+        conn.execute(text("ALTER TABLE rounds DROP COLUMN due"))
+        conn.execute(text("ALTER TABLE issued_workbooks DROP COLUMN path"))
+        conn.execute(text("UPDATE matrixgen_meta SET value = '1' WHERE key = 'schema_version'"))
+    store.close()
+    again = Store.open(path)
+    assert again.schema_version() == SCHEMA_VERSION == 2
+    columns = {t: {c["name"] for c in inspect(again.engine).get_columns(t)} for t in ("rounds", "issued_workbooks")}
+    assert "due" in columns["rounds"] and "path" in columns["issued_workbooks"]
+    assert {"sent_messages", "reports"} <= set(inspect(again.engine).get_table_names())
+    assert [p.id for p in again.members("2025")] == ["NE-IT"] and again.round("2025").due == ""
+
+
+def test_open_round__keeps_due_when_not_given__updates_contact(tmp_path):
+    store = Store.open(tmp_path / "s.db")
+    store.open_round("2026", [ANN, BEN], due="May 1")
+    moved = Partnership(ANN.id, ANN.name, ANN.region, ANN.sector, "Ann Lee", "ann.lee@example.org")
+    change = store.open_round("2026", [moved])
+    assert (change.added, change.removed, change.kept) == ((), ("NW-AM",), ("NE-IT",))
+    assert store.round("2026").due == "May 1"
+    assert store.members("2026") == (moved,)
+
+
+def test_reports__the_latest_rendering_wins(tmp_path):
+    store = Store.open(tmp_path / "s.db")
+    store.record_report("2026", "NE-IT", tmp_path / "a.pdf", "a" * 64)
+    store.record_report("2026", "NE-IT", tmp_path / "b.pdf", "b" * 64)
+    [(pid, report)] = store.reports("2026").items()
+    assert (pid, report.sha256, report.path) == ("NE-IT", "b" * 64, str((tmp_path / "b.pdf").resolve()))
+    assert store.reports("2025") == {}
+
+
+def test_status__rows_for_the_roster_with_issue_and_send_times__csv_is_formula_safe(tmp_path):
+    store = Store.open(tmp_path / "s.db")
+    store.open_round("2026", [ANN, BEN], due="May 1")
+    made = generate_workbooks(RUBRIC, [ANN, BEN], tmp_path / "blank", Options(round="2026"), b"k" * 32)
+    store.record_issue("2026", RUBRIC, made)
+    log = SqlSendLog(store.engine)
+    log.finish(log.begin(Record("2026", "blanks", ANN.id, "", ANN.contact_email)), SENT)
+    status = round_status(store, "2026")
+    assert [(r.partnership_id, bool(r.issued_at), bool(r.sent_at), r.progress) for r in status.rows] == [
+        ("NE-IT", True, True, "sent"), ("NW-AM", True, False, "issued")]
+    assert status.totals()["sent"] == 1 and status.totals()["not returned"] == 2
+    text_out = write_csv(status, tmp_path / "status.csv").read_text(encoding="utf-8")
+    assert ",'=Calumet," in text_out
