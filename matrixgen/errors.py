@@ -193,3 +193,5 @@ _define("MG-SEND-033", E, "the email template is not usable: {reason}; fix the t
 _define("MG-SEND-034", W, "a previous run stopped while sending this message ({message_id}) to {recipient}; check the Sent folder, and send it again with --resend if it did not go out")
 _define("MG-SEND-035", E, "no partnership {value!r} in round {round}; known ids: {known}")
 _define("MG-SEND-036", E, "there is no report for {name} in round {round}; render it with matrixgen report, then send again")
+_define("MG-SEND-037", E, "no workbook was generated for {name} in round {round}; run matrixgen generate --round {round}, then send again")
+_define("MG-SEND-038", E, "there is no round {value!r} in the store (known: {known}); open it with matrixgen round open {value} --roster roster.csv")

@@ -40,10 +40,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import jinja2
-from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, Text, create_engine, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from .errors import Problem, has_errors, problem
 from .roster import EMAIL_RE, Partnership
+from .generate import ASSESSMENT
+from .store import Store, SubmissionDetail, SubmissionInfo, sent_messages
 
 KINDS = ("blanks", "reports", "reminders")
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -278,39 +280,38 @@ class Planned:
         return (self.kind, self.partnership.id, self.ref)
 
 
-class Issued(Protocol):
-    """What ``generate_workbooks`` returns for each partnership (``Generated``) or the store keeps."""
-
-    partnership: Partnership | None
-    path: Path
-    sha256: str
-
-
 def _no_contact(p: Partnership) -> Problem | None:
     return None if p.contact_email else problem("MG-SEND-030", f"roster: {p.id}", name=p.name)
 
 
-def plan_blanks(issued: Iterable[Issued]) -> list[Planned]:
-    """Each partnership's own signed workbook. One per partnership a round (``--resend`` for more)."""
-    return [Planned("blanks", w.partnership, Attachment(Path(w.path), w.sha256), problem=_no_contact(w.partnership))
-            for w in issued if w.partnership is not None]
+def _plan_attached(kind: str, partnerships: Iterable[Partnership], files: Mapping[str, Attachment],
+                   round_label: str, missing_code: str) -> list[Planned]:
+    planned = []
+    for p in partnerships:
+        att = files.get(p.id)
+        if att is None:
+            planned.append(Planned(kind, p, problem=problem(missing_code, f"round {round_label}: {p.id}",
+                                                            name=p.name, round=round_label)))
+            continue
+        # A report is a new message whenever its content is new; a blank goes once a round.
+        sha = att.sha256 or _file_sha256(att.path)
+        planned.append(Planned(kind, p, Attachment(att.path, sha), ref=sha if kind == "reports" else "",
+                               problem=_no_contact(p)))
+    return planned
+
+
+def plan_blanks(partnerships: Iterable[Partnership], workbooks: Mapping[str, Attachment],
+                round_label: str) -> list[Planned]:
+    """Each partnership's own signed workbook (by partnership id). One per partnership a round:
+    a workbook generated again is not sent again unless asked (``--resend``)."""
+    return _plan_attached("blanks", partnerships, workbooks, round_label, "MG-SEND-037")
 
 
 def plan_reports(partnerships: Iterable[Partnership], reports: Mapping[str, Attachment],
                  round_label: str) -> list[Planned]:
-    """Each partnership's report PDF, keyed by partnership id. A new report (another file hash)
-    is a new message; the same report is not sent twice.
-    """
-    planned = []
-    for p in partnerships:
-        att = reports.get(p.id)
-        if att is None:
-            planned.append(Planned("reports", p, problem=problem("MG-SEND-036", f"round {round_label}: {p.id}",
-                                                                 name=p.name, round=round_label)))
-            continue
-        sha = att.sha256 or _file_sha256(att.path)
-        planned.append(Planned("reports", p, Attachment(att.path, sha), ref=sha, problem=_no_contact(p)))
-    return planned
+    """Each partnership's report PDF (by partnership id). A new report (another file hash) is a
+    new message; the same report is not sent twice."""
+    return _plan_attached("reports", partnerships, reports, round_label, "MG-SEND-036")
 
 
 def plan_reminders(partnerships: Iterable[Partnership], returns: Mapping[str, ReturnState],
@@ -356,6 +357,79 @@ def _file_sha256(path: Path) -> str:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return ""  # reported when the message is composed
+
+
+# --- from the store -----------------------------------------------------------------------------
+
+
+def plan_from_store(store: Store, kind: str, round_label: str) -> list[Planned]:
+    """The messages of ``kind`` for the round's roster, from what the store recorded."""
+    members = store.members(round_label)
+    if kind == "reports":
+        # A report exists for what came back: partnerships without a current submission get none.
+        returned = {s.partnership.partnership_id for s in store.submissions(round_label, current_only=True)
+                    if s.partnership is not None}
+        reports = {pid: Attachment(Path(r.path), r.sha256) for pid, r in store.reports(round_label).items()}
+        return plan_reports([p for p in members if p.id in returned], reports, round_label)
+    workbooks = issued_workbooks(store, round_label)
+    if kind == "reminders":
+        return plan_reminders(members, return_states(store, round_label), workbooks)
+    return plan_blanks(members, workbooks, round_label)
+
+
+def issued_workbooks(store: Store, round_label: str) -> dict[str, Attachment]:
+    """The newest workbook generated for each partnership in the round."""
+    newest: dict[str, tuple[str, Attachment]] = {}
+    for w in store.issued(round_label):
+        if w.partnership_id and w.generated_at >= newest.get(w.partnership_id, ("", None))[0]:
+            newest[w.partnership_id] = (w.generated_at, Attachment(Path(w.path or w.file_name), w.sha256))
+    return {pid: att for pid, (_, att) in newest.items()}
+
+
+def return_states(store: Store, round_label: str) -> dict[str, ReturnState]:
+    """What each partnership returned: its current submission, else its latest rejected one."""
+    latest = latest_submissions(store, round_label)
+    incomplete = {d.info.pk: d for d in store.details([s.pk for s in latest.values() if s.status == INCOMPLETE])}
+    rejected = {d.info.pk: d for d in store.details([s.pk for s in latest.values() if s.status == REJECTED])}
+    states: dict[str, ReturnState] = {}
+    for pid, s in latest.items():
+        if s.status == INCOMPLETE:
+            states[pid] = ReturnState(INCOMPLETE, missing=_missing(store, incomplete[s.pk]))
+        elif s.status == REJECTED:
+            states[pid] = ReturnState(REJECTED, problems=tuple(
+                p.message for p in rejected[s.pk].problems if p.is_error))
+        else:
+            states[pid] = ReturnState(s.status)
+    return states
+
+
+def latest_submissions(store: Store, round_label: str) -> dict[str, SubmissionInfo]:
+    """Each partnership's current submission, or its latest one when none is current (rejected)."""
+    found: dict[str, SubmissionInfo] = {}
+    for s in store.submissions(round_label):  # in the order received
+        if s.partnership is None or not s.partnership.partnership_id:
+            continue
+        pid = s.partnership.partnership_id
+        held = found.get(pid)
+        if held is None or s.current or not held.current:
+            found[pid] = s
+    return found
+
+
+def _missing(store: Store, detail: SubmissionDetail) -> tuple[Missing, ...]:
+    """Unanswered criteria, where to answer them (Sheet!Cell), in the rubric's order."""
+    rubric = store.rubric(detail.info.rubric_hash) if detail.info.rubric_hash else None
+    answers = {a.criterion_id: a for a in detail.answers}
+    if rubric is None:
+        return tuple(Missing(a.cell, a.criterion_id) for a in detail.answers if a.answer is None)
+    found = []
+    for c in rubric.criteria:
+        a = answers.get(c.id)
+        if a is None:
+            found.append(Missing(f"{ASSESSMENT} sheet (its row is gone)", c.id, c.text))
+        elif a.answer is None:
+            found.append(Missing(a.cell, c.id, c.text))
+    return tuple(found)
 
 
 # =================================================================================================
@@ -551,28 +625,7 @@ class SendLog(Protocol):
     def records(self, round: str | None = None) -> list[Record]: ...
 
 
-metadata = MetaData()
-send_log = Table(
-    "send_log",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("round", String(40), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("partnership_id", String(40), nullable=False),
-    Column("ref", String(80), nullable=False),
-    Column("recipient", String(320), nullable=False),
-    Column("subject", Text, nullable=False),
-    Column("attachment_name", String(255), nullable=False),
-    Column("attachment_sha256", String(64), nullable=False),
-    Column("message_id", String(255), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("error_code", String(16), nullable=False),
-    Column("error", Text, nullable=False),
-    Column("started_at", String(32), nullable=False),
-    Column("finished_at", String(32), nullable=False),
-    Index("ix_send_log_message", "round", "kind", "partnership_id", "ref"),
-)
-_COLUMNS = [c.name for c in send_log.columns if c.name != "id"]
+_COLUMNS = [c.name for c in sent_messages.columns if c.name != "id"]
 
 
 def utc_now() -> datetime:
@@ -584,23 +637,18 @@ def _iso(moment: datetime) -> str:
 
 
 class SqlSendLog:
-    """The send log as one table. Each write is its own transaction, committed before the
-    message goes out and again after it went, so a crash loses nothing that was sent.
+    """The send log as the store's ``sent_messages`` table. Each write is its own transaction,
+    committed before the message goes out and again after it went, so a crash loses nothing
+    that was sent.
     """
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime] = utc_now):
         self.engine = engine
         self.clock = clock
-        metadata.create_all(engine, tables=[send_log])
-
-    @classmethod
-    def at(cls, path: str | Path) -> SqlSendLog:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return cls(create_engine(f"sqlite:///{Path(path)}"))
 
     def last(self, round: str, kind: str, partnership_id: str, ref: str) -> Record | None:
-        t = send_log.c
-        query = (select(send_log).where(t.round == round, t.kind == kind, t.partnership_id == partnership_id,
+        t = sent_messages.c
+        query = (select(sent_messages).where(t.round == round, t.kind == kind, t.partnership_id == partnership_id,
                                         t.ref == ref).order_by(t.id.desc()).limit(1))
         with self.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
@@ -609,22 +657,22 @@ class SqlSendLog:
     def begin(self, record: Record) -> Record:
         record = replace(record, status=SENDING, started_at=_iso(self.clock()), finished_at="")
         with self.engine.begin() as conn:
-            new_id = conn.execute(insert(send_log).values({c: getattr(record, c) for c in _COLUMNS})).inserted_primary_key[0]
+            new_id = conn.execute(insert(sent_messages).values({c: getattr(record, c) for c in _COLUMNS})).inserted_primary_key[0]
         return replace(record, id=new_id)
 
     def finish(self, record: Record, status: str, found: Problem | None = None) -> Record:
         record = replace(record, status=status, error_code=found.code if found else "",
                          error=str(found) if found else "", finished_at=_iso(self.clock()))
         with self.engine.begin() as conn:
-            conn.execute(update(send_log).where(send_log.c.id == record.id).values(
+            conn.execute(update(sent_messages).where(sent_messages.c.id == record.id).values(
                 status=record.status, error_code=record.error_code, error=record.error,
                 finished_at=record.finished_at))
         return record
 
     def records(self, round: str | None = None) -> list[Record]:
-        query = select(send_log).order_by(send_log.c.id)
+        query = select(sent_messages).order_by(sent_messages.c.id)
         if round is not None:
-            query = query.where(send_log.c.round == round)
+            query = query.where(sent_messages.c.round == round)
         with self.engine.connect() as conn:
             return [Record(**row) for row in conn.execute(query).mappings()]
 

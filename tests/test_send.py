@@ -12,6 +12,7 @@ from mailserver import SMTP_PASSWORD, SMTP_USER, free_port, mail_server, tls_ca 
 from matrixgen.generate import Options, generate_workbooks
 from matrixgen.roster import Partnership
 from matrixgen.rubric import require_rubric
+from matrixgen.store import Store
 from matrixgen.send import (
     FAILED, HELD, INCOMPLETE, REJECTED, SCORED, SENDING, SENT, SKIPPED, UNKNOWN, WRITTEN, Attachment, EmailTemplates,
     Missing, OutboxTransport, Planned, Record, ReturnState, Round, Settings, SmtpTransport, SqlSendLog, Throttle,
@@ -44,14 +45,19 @@ def run(items, settings, log, **kw):
     return send_batch(ROUND, items, settings, log, transport, **kw)
 
 
+def store_log(path) -> SqlSendLog:
+    return SqlSendLog(Store.open(path).engine)
+
+
 @pytest.fixture
 def log(tmp_path):
-    return SqlSendLog.at(tmp_path / "send.sqlite")
+    return store_log(tmp_path / "store.db")
 
 
 def blanks(issued, *partnerships):
-    wanted = {p.id for p in partnerships} if partnerships else {p.id for p in ALL}
-    return plan_blanks([g for g in issued if g.partnership.id in wanted])
+    """The blanks of ``partnerships`` (default: the three with an email), as generate made them."""
+    chosen = partnerships or ALL
+    return plan_blanks(chosen, {g.partnership.id: Attachment(g.path, g.sha256) for g in issued}, "2026")
 
 
 # --- blanks over real SMTP -----------------------------------------------------------------------
@@ -144,7 +150,7 @@ def test_send_blanks__limit__sends_n_and_holds_the_rest_for_the_next_run(mail_se
 
 def test_send_blanks__no_contact_email__reported_and_recorded_failed_others_sent(mail_server, issued, log):
     server = mail_server()
-    result = run(plan_blanks(issued), settings_for(server), log)
+    result = run(blanks(issued, *ALL, NOBODY), settings_for(server), log)
     assert result.count(SENT) == 3 and not result.ok
     [bad] = [o for o in result.outcomes if o.status == FAILED]
     assert (bad.partnership_id, bad.problem.code, bad.problem.location) == (NOBODY.id, "MG-SEND-030", "roster: NE-HC")
@@ -288,7 +294,7 @@ def test_send__sender_refused__batch_stops_after_the_first(mail_server, issued, 
 
 
 def test_send__password_never_written_to_any_file(mail_server, issued, tmp_path):
-    log = SqlSendLog.at(tmp_path / "data" / "send.sqlite")
+    log = store_log(tmp_path / "data" / "matrixgen.db")
     good = mail_server("starttls")
     settings = settings_for(good, security="starttls", user=SMTP_USER, password=SMTP_PASSWORD,
                             ca_file=Path(good.ca_file))
@@ -320,7 +326,7 @@ def replace_port(settings: Settings, server) -> Settings:
 def test_dry_run__eml_files_parse_and_nothing_is_recorded(issued, log, tmp_path):
     folder = tmp_path / "outbox" / "2026"
     settings = Settings(mail_from="Sector Team <sectors@example.gov>", reply_to="help@example.gov")
-    result = send_batch(ROUND, plan_blanks(issued), settings, log, OutboxTransport(folder, "blanks"), dry_run=True)
+    result = send_batch(ROUND, blanks(issued, *ALL, NOBODY), settings, log, OutboxTransport(folder, "blanks"), dry_run=True)
     assert result.count(WRITTEN) == 3 and result.count(FAILED) == 1  # NE-HC has no contact email
     assert log.records() == []
     files = sorted(folder.glob("*.eml"))
@@ -418,6 +424,11 @@ def test_reports__a_new_report_is_sent__the_same_one_is_not(mail_server, log, tm
     assert run(plan_reports([ANN], {ANN.id: Attachment(pdf)}, "2026"), settings_for(server), log).count(SKIPPED) == 1
     pdf.write_bytes(b"%PDF rescored")
     assert run(plan_reports([ANN], {ANN.id: Attachment(pdf)}, "2026"), settings_for(server), log).count(SENT) == 1
+
+
+def test_plan_blanks__no_workbook_for_a_partnership__located_problem():
+    [item] = plan_blanks([ANN], {}, "2026")
+    assert (item.problem.code, item.problem.location) == ("MG-SEND-037", "round 2026: NE-IT")
 
 
 def test_only__keeps_named_partnerships__unknown_id_is_a_problem(issued):
