@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from sqlalchemy import inspect, text
 
 from matrixgen.generate import Options, generate_workbooks
@@ -9,30 +12,50 @@ from matrixgen.roster import Partnership
 from matrixgen.rubric import load_rubric
 from matrixgen.send import SENT, Record, SqlSendLog
 from matrixgen.status import round_status, write_csv
-from matrixgen.store import SCHEMA_VERSION, Store
+from matrixgen.store import SCHEMA_VERSION, Store, metadata
 
 RUBRIC = load_rubric().rubric
 ANN = Partnership("NE-IT", "Three Rivers", "Northeast", "IT", "Ann", "ann@example.org")
 BEN = Partnership("NW-AM", "=Calumet", "Northwest", "Manufacturing", "Ben", "ben@example.org")
 
 
-def test_store__v1_file__migrated_to_v2_keeping_its_rows(tmp_path):
-    path = tmp_path / "old.db"
-    store = Store.open(path)
+PG_URL = os.environ.get("MATRIXGEN_TEST_PG_URL", "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """A store location: a SQLite file, and PostgreSQL when CI started one (.ci/postgres.sh)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "old.db")
+    if not PG_URL:
+        pytest.skip("no PostgreSQL (see .ci/postgres.sh)")
+    pytest.importorskip("psycopg")
+    with Store.open(PG_URL).engine.begin() as conn:  # a clean schema for this test
+        metadata.drop_all(conn)
+    return PG_URL
+
+
+def test_store__v1__migrated_to_v2_keeping_its_rows(target):
+    store = Store.open(target)
     store.open_round("2025", [ANN], due="March 31, 2026")
-    with store.engine.begin() as conn:  # what a version-1 file looks like
+    with store.engine.begin() as conn:  # what a version-1 store looks like
         conn.execute(text("DROP TABLE sent_messages"))
         conn.execute(text("DROP TABLE reports"))
         conn.execute(text("ALTER TABLE rounds DROP COLUMN due"))
         conn.execute(text("ALTER TABLE issued_workbooks DROP COLUMN path"))
         conn.execute(text("UPDATE matrixgen_meta SET value = '1' WHERE key = 'schema_version'"))
     store.close()
-    again = Store.open(path)
+    again = Store.open(target)
     assert again.schema_version() == SCHEMA_VERSION == 2
     columns = {t: {c["name"] for c in inspect(again.engine).get_columns(t)} for t in ("rounds", "issued_workbooks")}
     assert "due" in columns["rounds"] and "path" in columns["issued_workbooks"]
     assert {"sent_messages", "reports"} <= set(inspect(again.engine).get_table_names())
     assert [p.id for p in again.members("2025")] == ["NE-IT"] and again.round("2025").due == ""
+    # The send log works in the migrated store.
+    log = SqlSendLog(again.engine)
+    record = log.finish(log.begin(Record("2025", "blanks", ANN.id, "", ANN.contact_email, message_id="<m@x>")), SENT)
+    assert log.last("2025", "blanks", ANN.id, "") == record and record.id is not None
+    again.close()
 
 
 def test_open_round__keeps_due_when_not_given__updates_contact(tmp_path):
