@@ -119,4 +119,45 @@ def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
         result.returned[label] = returned
         result.steps.append((f"round {label}: {len(returned)} partnerships sent their workbook back",
                              str(out / label / "returned")))
+    result.steps += mail_round(rubric, roster.partnerships, result.issued[ROUNDS[-1]],
+                               out / ROUNDS[-1] / "returned", out, ROUNDS[-1])
     return result
+
+
+DEMO_SENDER = "Sector Partnerships Team <sectors@example.org>"
+
+
+def mail_round(rubric: Rubric, partnerships: tuple[Partnership, ...], issued: list[Generated], returned: Path,
+               out: Path, label: str) -> list[tuple[str, str]]:
+    """The email side of a round, as `send --dry-run` does it: the round opened in the demo's store,
+    its blanks written as .eml files, the returns scored, and reminders written for the rest.
+    Nothing is sent: the demo has no mail server."""
+    from .batch import score_paths
+    from .send import (OutboxTransport, Round, Settings, SqlSendLog, WRITTEN, outbox_folder, plan_from_store,
+                       send_batch)
+    from .status import round_status
+    from .store import Store
+
+    store = Store.open(out / "matrixgen.db", out)
+    try:
+        store.open_round(label, partnerships, due=round_options(label).due)
+        store.record_issue(label, rubric, issued)
+        settings = Settings(mail_from=DEMO_SENDER, contact=round_options(label).contact)
+        rnd = Round(label, round_options(label).due, rubric.title)
+        log = SqlSendLog(store.engine)
+        folder = outbox_folder(out, label)
+        blanks = send_batch(rnd, plan_from_store(store, "blanks", label), settings, log,
+                            OutboxTransport(folder, "blanks"), dry_run=True)
+        score_paths([returned], store, rubric, DEMO_KEY, out / "archive", round_label=label, workers=0)
+        reminders = send_batch(rnd, plan_from_store(store, "reminders", label), settings, log,
+                               OutboxTransport(folder, "reminders"), dry_run=True)
+        missing = [r.partnership_id for r in round_status(store, label).rows if r.missing]
+    finally:
+        store.close()
+    no_email = [o.partnership_id for o in blanks.outcomes if o.problem is not None]
+    return [
+        (f"round {label}: {blanks.count(WRITTEN)} blank-workbook emails written, not sent"
+         + (f" (no contact email: {', '.join(no_email)})" if no_email else ""), str(folder)),
+        (f"round {label}: still to come after scoring: {', '.join(missing)}; "
+         f"{reminders.count(WRITTEN)} reminder emails written", str(folder)),
+    ]

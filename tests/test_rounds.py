@@ -90,3 +90,22 @@ def test_status__rows_for_the_roster_with_issue_and_send_times__csv_is_formula_s
     assert status.totals()["sent"] == 1 and status.totals()["not returned"] == 2
     text_out = write_csv(status, tmp_path / "status.csv").read_text(encoding="utf-8")
     assert ",'=Calumet," in text_out
+
+
+def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the_missing(tmp_path):
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+
+    from matrixgen.demo import QUIRKS, run_demo
+
+    result = run_demo(tmp_path / "demo")
+    outbox = tmp_path / "demo" / "outbox" / "2026"
+    names = sorted(f.name for f in outbox.iterdir())
+    assert len([n for n in names if n.startswith("blanks_")]) == 11  # NE-HC has no contact email
+    # Never returned, or returned as an unreadable .xls (which names nobody), or incomplete.
+    expected = sorted(pid for pid, quirk in QUIRKS["2026"].items() if quirk in ("missing", "xls", "incomplete"))
+    assert [n[len("reminders_"):-4] for n in names if n.startswith("reminders_")] == expected
+    incomplete = next(pid for pid, q in QUIRKS["2026"].items() if q == "incomplete")
+    msg = message_from_bytes((outbox / f"reminders_{incomplete}.eml").read_bytes(), policy=default_policy)
+    assert msg.get_body(("plain",)).get_content().count("- Assessment!E") == 3
+    assert any("reminder emails written" in what for what, _ in result.steps)
