@@ -43,8 +43,8 @@ import jinja2
 from sqlalchemy import Engine, insert, select, update
 
 from .errors import Problem, has_errors, problem
-from .roster import EMAIL_RE, Partnership
 from .generate import ASSESSMENT
+from .roster import EMAIL_RE, Partnership
 from .store import Store, SubmissionDetail, SubmissionInfo, sent_messages
 
 KINDS = ("blanks", "reports", "reminders")

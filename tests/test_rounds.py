@@ -109,3 +109,28 @@ def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the
     msg = message_from_bytes((outbox / f"reminders_{incomplete}.eml").read_bytes(), policy=default_policy)
     assert msg.get_body(("plain",)).get_content().count("- Assessment!E") == 3
     assert any("reminder emails written" in what for what, _ in result.steps)
+
+
+def test_return_states__rejected_signed_file__reminder_lists_why__a_later_good_return_wins(tmp_path):
+    from matrixgen.errors import problem
+    from matrixgen.send import REJECTED, SCORED, plan_from_store, return_states
+    from matrixgen.store import NewSubmission
+
+    store = Store.open(tmp_path / "s.db")
+    store.open_round("2026", [ANN, BEN])
+    made = generate_workbooks(RUBRIC, [ANN, BEN], tmp_path / "blank", Options(round="2026"), b"k" * 32)
+    store.record_issue("2026", RUBRIC, made)
+    why = problem("MG-SCORE-001", "old.xlsx", rubric_id="x", version="0", hash="abc")
+    store.add_submissions([NewSubmission("old.xlsx", "1" * 64, 10, "2026-02-01T00:00:00Z", REJECTED, "xlsx", "",
+                                         identity=made[0].identity, verified=True, round_label="2026",
+                                         problems=[why])])
+    states = return_states(store, "2026")
+    assert states["NE-IT"].status == REJECTED and states["NE-IT"].problems == (why.message,)
+    [ann] = [p for p in plan_from_store(store, "reminders", "2026") if p.partnership.id == "NE-IT"]
+    assert ann.state == REJECTED and ann.attachment is None
+
+    store.add_submissions([NewSubmission("good.xlsx", "2" * 64, 10, "2026-02-02T00:00:00Z", SCORED, "xlsx", "",
+                                         identity=made[0].identity, verified=True, round_label="2026",
+                                         rubric_hash=RUBRIC.content_hash)])
+    assert return_states(store, "2026")["NE-IT"].status == SCORED
+    assert [p.partnership.id for p in plan_from_store(store, "reminders", "2026")] == ["NW-AM"]
