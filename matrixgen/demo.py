@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .batch import BatchResult, score_paths
 from .generate import Generated, Options, generate_blank, generate_workbooks
 from .roster import Partnership, load_roster
 from .rubric import Rubric, require_rubric
 from .simulate import Returned, respond
+from .store import Store
+from .summary import write_outputs
 
 # Sample data only: a fixed key makes the demo repeatable and lets the committed sample returns
 # (made with this key) verify. Real offices use MATRIXGEN_SECRET or their own key file.
@@ -60,6 +63,11 @@ class DemoResult:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (what happened, where to look)
     issued: dict[str, list[Generated]] = field(default_factory=dict)
     returned: dict[str, list[Returned]] = field(default_factory=dict)
+    scored: dict[str, BatchResult] = field(default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        return self.out / "matrixgen.db"
 
 
 def prepare(out: Path) -> None:
@@ -79,11 +87,14 @@ def round_options(label: str) -> Options:
                    generated_at=f"{label}-01-15T09:00:00Z")
 
 
-def issue_round(rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path, label: str) -> list[Generated]:
+def issue_round(rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path, label: str,
+                store: Store) -> list[Generated]:
     folder = out / label / "issued"
     options = round_options(label)
-    generate_blank(rubric, folder, options, DEMO_KEY)
-    return generate_workbooks(rubric, partnerships, folder, options, DEMO_KEY)
+    blank = generate_blank(rubric, folder, options, DEMO_KEY)
+    made = generate_workbooks(rubric, partnerships, folder, options, DEMO_KEY)
+    store.record_issue(label, rubric, [blank, *made])
+    return made
 
 
 def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label: str, index: int) -> list[Returned]:
@@ -110,8 +121,9 @@ def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
     rubric = rubric or require_rubric()
     roster = load_roster(sample_roster_path())
     result = DemoResult(out)
+    store = Store.open(result.store_path, out)
     for index, label in enumerate(ROUNDS):
-        issued = issue_round(rubric, roster.partnerships, out, label)
+        issued = issue_round(rubric, roster.partnerships, out, label, store)
         result.issued[label] = issued
         result.steps.append((f"round {label}: issued {len(issued)} personalised workbooks and a generic blank",
                              str(out / label / "issued")))
@@ -119,4 +131,11 @@ def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
         result.returned[label] = returned
         result.steps.append((f"round {label}: {len(returned)} partnerships sent their workbook back",
                              str(out / label / "returned")))
+        scored = score_paths([out / label / "returned"], store, rubric, DEMO_KEY, out / "archive",
+                             round_label=label, workers=0)
+        result.scored[label] = scored
+        written = write_outputs(scored, out / label / "scores", [s.label for s in rubric.stages])
+        counts = ", ".join(f"{n} {status}" for status, n in scored.counts().items() if n)
+        result.steps.append((f"round {label}: scored into the store: {counts}", str(written[0].parent)))
+    store.close()
     return result
