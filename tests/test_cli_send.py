@@ -193,6 +193,18 @@ def test_send__only_named_partnerships_and_limit(home, mail_server, monkeypatch)
     assert len(server.inbox.received) == 1
 
 
+def test_send__throttle__spaces_the_messages(home, mail_server, monkeypatch):
+    import time
+
+    server = mail_server()
+    use_server(monkeypatch, server)
+    opened(home, ROSTER_FIXED)
+    run("generate", "--round", "2026", "--out", "blank", "-s")
+    start = time.monotonic()
+    assert run("send", "blanks", "--round", "2026", "--throttle", "600", "-s").exit_code == 0  # one per 0.1 s
+    assert time.monotonic() - start >= 0.3 and len(server.inbox.received) == 4
+
+
 def test_send__unknown_partnership__exit_1_nothing_sent(home, mail_server, monkeypatch):
     server = mail_server()
     use_server(monkeypatch, server)
