@@ -132,10 +132,28 @@ def step_score_naive(n: int, work: Path) -> dict:
     return {"seconds": seconds, "files": len(results)}
 
 
+def step_score(n: int, work: Path) -> dict:
+    """`matrixgen score` end to end, as staff run it: process start, store, archive, summaries."""
+    store_dir = work / "store"
+    shutil.rmtree(store_dir, ignore_errors=True)
+    store_dir.mkdir(parents=True)
+    cli = Path(sys.executable).with_name("matrixgen")
+    cmd = [str(cli), "score", str(work / "returned"), "--db", str(store_dir / "bench.db"),
+           "--out", str(store_dir / "scores"), "-s"]
+    env = {**os.environ, "MATRIXGEN_HOME": str(store_dir)}
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t
+    if done.returncode not in (0, 1):
+        raise RuntimeError(done.stderr)
+    return {"seconds": seconds, "files": len(list((work / "returned").glob("*.xlsx")))}
+
+
 STEPS = {
     "generate": step_generate,
     "generate-naive": step_generate_naive,
     "fill": step_fill,
+    "score": step_score,
     "score-naive": step_score_naive,
 }
 PAIRS = [("generate", "generate-naive")]

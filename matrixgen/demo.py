@@ -16,10 +16,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .batch import BatchResult, score_paths
 from .generate import Generated, Options, generate_blank, generate_workbooks
 from .roster import Partnership, load_roster
 from .rubric import Rubric, require_rubric
+from .send import WRITTEN, OutboxTransport, Round, Settings, SqlSendLog, outbox_folder, plan_from_store, send_batch
 from .simulate import Returned, respond
+from .status import round_status
+from .store import Store
+from .summary import write_outputs
 
 # Sample data only: a fixed key makes the demo repeatable and lets the committed sample returns
 # (made with this key) verify. Real offices use MATRIXGEN_SECRET or their own key file.
@@ -60,6 +65,11 @@ class DemoResult:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (what happened, where to look)
     issued: dict[str, list[Generated]] = field(default_factory=dict)
     returned: dict[str, list[Returned]] = field(default_factory=dict)
+    scored: dict[str, BatchResult] = field(default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        return self.out / "matrixgen.db"
 
 
 def prepare(out: Path) -> None:
@@ -79,11 +89,14 @@ def round_options(label: str) -> Options:
                    generated_at=f"{label}-01-15T09:00:00Z")
 
 
-def issue_round(rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path, label: str) -> list[Generated]:
+def issue_round(rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path, label: str,
+                store: Store) -> list[Generated]:
     folder = out / label / "issued"
     options = round_options(label)
-    generate_blank(rubric, folder, options, DEMO_KEY)
-    return generate_workbooks(rubric, partnerships, folder, options, DEMO_KEY)
+    blank = generate_blank(rubric, folder, options, DEMO_KEY)
+    made = generate_workbooks(rubric, partnerships, folder, options, DEMO_KEY)
+    store.record_issue(label, rubric, [blank, *made])
+    return made
 
 
 def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label: str, index: int) -> list[Returned]:
@@ -110,8 +123,9 @@ def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
     rubric = rubric or require_rubric()
     roster = load_roster(sample_roster_path())
     result = DemoResult(out)
+    store = Store.open(result.store_path, out)
     for index, label in enumerate(ROUNDS):
-        issued = issue_round(rubric, roster.partnerships, out, label)
+        issued = issue_round(rubric, roster.partnerships, out, label, store)
         result.issued[label] = issued
         result.steps.append((f"round {label}: issued {len(issued)} personalised workbooks and a generic blank",
                              str(out / label / "issued")))
@@ -119,4 +133,39 @@ def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
         result.returned[label] = returned
         result.steps.append((f"round {label}: {len(returned)} partnerships sent their workbook back",
                              str(out / label / "returned")))
+        scored = score_paths([out / label / "returned"], store, rubric, DEMO_KEY, out / "archive",
+                             round_label=label, workers=0)
+        result.scored[label] = scored
+        written = write_outputs(scored, out / label / "scores", [s.label for s in rubric.stages])
+        counts = ", ".join(f"{n} {status}" for status, n in scored.counts().items() if n)
+        result.steps.append((f"round {label}: scored into the store: {counts}", str(written[0].parent)))
+    result.steps += mail_round(store, rubric, roster.partnerships, out, ROUNDS[-1])
+    store.close()
     return result
+
+
+DEMO_SENDER = "Sector Partnerships Team <sectors@example.org>"
+
+
+def mail_round(store: Store, rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path,
+               label: str) -> list[tuple[str, str]]:
+    """The email side of a round, as `send --dry-run` does it: the round's blanks and, after
+    scoring, reminders to those still to come, written as .eml files. Nothing is sent: the demo
+    has no mail server."""
+    store.open_round(label, partnerships, due=round_options(label).due)
+    settings = Settings(mail_from=DEMO_SENDER, contact=round_options(label).contact)
+    rnd = Round(label, round_options(label).due, rubric.title)
+    log = SqlSendLog(store.engine)
+    folder = outbox_folder(out, label)
+    blanks = send_batch(rnd, plan_from_store(store, "blanks", label), settings, log,
+                        OutboxTransport(folder, "blanks"), dry_run=True)
+    reminders = send_batch(rnd, plan_from_store(store, "reminders", label), settings, log,
+                           OutboxTransport(folder, "reminders"), dry_run=True)
+    missing = [r.partnership_id for r in round_status(store, label).rows if r.missing]
+    no_email = [o.partnership_id for o in blanks.outcomes if o.problem is not None]
+    return [
+        (f"round {label}: {blanks.count(WRITTEN)} blank-workbook emails written, not sent"
+         + (f" (no contact email: {', '.join(no_email)})" if no_email else ""), str(folder)),
+        (f"round {label}: still to come: {', '.join(missing)}; {reminders.count(WRITTEN)} reminder emails written",
+         str(folder)),
+    ]

@@ -110,10 +110,55 @@ _define("MG-GEN-001", E, "round label {value!r} is not valid; use letters, digit
 _define("MG-GEN-002", E, "the secret key file {path} is not usable: {reason}; set MATRIXGEN_SECRET or fix the file")
 
 # --- read (returned files) ---------------------------------------------------------------------
+# What kind of file it is: only a normal .xlsx is read; each other kind says what to do instead.
+_define("MG-READ-001", E, "the file is empty (0 bytes); attach the filled-in workbook to the email again")
+_define("MG-READ-002", E, "the file is {size} MB, more than the {limit} MB a workbook can be; send the workbook we issued, without pictures or extra sheets")
+_define("MG-READ-003", E, "the file is damaged or incomplete ({reason}); open it in Excel, save it again and send the saved copy")
+_define("MG-READ-004", E, "the workbook is password-protected: remove the password (File › Info › Protect Workbook › Encrypt with Password, clear it) and send it again")
+_define("MG-READ-005", E, "this is an .xls file (Excel 97-2003): open it, choose File › Save As › Excel Workbook (.xlsx) and send that file")
+_define("MG-READ-006", E, "this is a macro-enabled workbook (.xlsm): choose File › Save As › Excel Workbook (.xlsx) and send that file")
+_define("MG-READ-007", E, "this is an Excel Binary Workbook (.xlsb): choose File › Save As › Excel Workbook (.xlsx) and send that file")
+_define("MG-READ-008", E, "this is an OpenDocument spreadsheet (.ods): choose File › Save As, pick the type Excel 2007-365 (.xlsx), and send that file")
+_define("MG-READ-009", E, "the workbook was saved as Strict Open XML: choose File › Save As › Excel Workbook (.xlsx), not 'Strict Open XML Spreadsheet', and send it again")
+_define("MG-READ-010", E, "this is a CSV or text file, which cannot carry the workbook's details: fill in the workbook we sent and return it as .xlsx")
+_define("MG-READ-011", E, "this is a PDF: we need the filled-in workbook itself (.xlsx), not a printout; attach the workbook")
+_define("MG-READ-012", E, "this is not an Excel workbook ({what}); return the .xlsx workbook we sent, filled in")
+# Hostile or malformed contents: the file is never opened past these checks.
+_define("MG-READ-013", E, "the file's compressed contents are out of bounds ({reason}); it was not opened. Save the workbook again from Excel and send it")
+_define("MG-READ-014", E, "the part {part} declares XML entities, which workbooks never do; it was not opened. Save the workbook again from Excel and send it")
+_define("MG-READ-015", E, "reading the file took longer than {seconds:g} s and was stopped; save the workbook again from Excel and send it")
+_define("MG-READ-016", E, "the sheet '{sheet}' spans {cells} cells (up to {ref}), more than a workbook can; delete the stray cells far from the table and send it again")
+# Finding the answers.
+_define("MG-READ-017", E, "no Assessment table was found (a header row with 'ID' and 'Response'); use the workbook we sent without renaming its headers")
+_define("MG-READ-018", E, "the row for criterion {id} is missing (deleted?); add it back from the workbook we sent, or answer it there")
+_define("MG-READ-019", E, "criterion {id} appears in {count} rows with different answers ({rows}); keep one row and delete the others")
+_define("MG-READ-020", W, "'{id}' is not a criterion of this rubric; its row was ignored")
+_define("MG-READ-021", E, "no answer for {id}; choose one of {choices}")
+_define("MG-READ-022", E, "{value!r} is not an answer for {id}; use one of {choices}")
+_define("MG-READ-023", E, "the answer for {id} is a formula; type or choose the answer itself ({choices})")
+_define("MG-READ-024", W, "criterion {id} appears in {count} rows ({rows}) with the same answer; the duplicates are harmless but can be deleted")
+# Who sent it.
+_define("MG-READ-025", E, "this workbook has none of the details of a workbook issued by this office; fill in the workbook we sent and return it")
+_define("MG-READ-026", E, "not issued by this office, or its partnership details were changed: {field} reads {found!r} here but {expected!r} at {other}; return the workbook as it was sent")
+_define("MG-READ-027", E, "not issued by this office, or its partnership details were changed (the signature does not match{claims}); return the workbook as it was sent")
+_define("MG-READ-028", E, "no partnership name is typed on this generic workbook; type it in the yellow cell and send it again")
+_define("MG-READ-029", N, "a generic workbook: identified only by the name typed on it, not verified")
+_define("MG-READ-030", N, "the workbook details were found in {found} but not in {missing} (another app re-saved it); the signature still verifies")
+# Files that are not returns at all.
+_define("MG-READ-031", N, "skipped: an Office lock file (made while a workbook is open), not a workbook")
+_define("MG-READ-032", N, "skipped: a hidden file")
+_define("MG-READ-033", E, "cannot read the file: {reason}; check it is there and readable")
 
 # --- score -------------------------------------------------------------------------------------
+_define("MG-SCORE-001", E, "made from rubric {rubric_id} version {version} (hash {hash}), which this office has no record of; run `matrixgen generate --db` with that rubric, or send the partnership the current workbook")
+_define("MG-SCORE-002", W, "{met} is Met while the earlier-stage {unmet} is not; check both answers")
+_define("MG-SCORE-003", W, "this workbook was issued for round {found}, not {expected}; it is stored under round {found}")
 
 # --- store -------------------------------------------------------------------------------------
+_define("MG-STORE-001", N, "already received: the same file was stored on {when} as {file} ({status}); nothing new was stored")
+_define("MG-STORE-002", N, "replaces {file} (received {when}) as the current submission for {partnership}, round {round}: it was received later")
+_define("MG-STORE-003", E, "the store {url} has schema version {found}, newer than this matrixgen ({expected}); upgrade matrixgen")
+_define("MG-STORE-004", E, "cannot open the store {url}: {reason}; check the path or URL")
 
 # --- report ------------------------------------------------------------------------------------
 _define("MG-REPORT-001", E, "round label {value!r} cannot be used as a folder name; use letters, digits, '.', '_' and '-'")
@@ -127,3 +172,35 @@ _define("MG-REPORT-008", E, "partnership {value!r} has no current submission in 
 _define("MG-REPORT-009", E, "there are no submissions to report on{where}; score some returned workbooks first")
 
 # --- send --------------------------------------------------------------------------------------
+# settings (matrixgen.toml [mail] or MATRIXGEN_* environment variables)
+_define("MG-SEND-001", E, "{key} is not set; set it in the environment or as {file_key} in the [mail] table of matrixgen.toml")
+_define("MG-SEND-002", E, "{value!r} is not a security mode; use starttls, ssl or none")
+_define("MG-SEND-003", E, "{value!r} is not a port number; use a whole number from 1 to 65535 (usually 587 for starttls, 465 for ssl)")
+_define("MG-SEND-004", E, "{value!r} is not an email address; write it as name@example.gov or \"Office name <name@example.gov>\"")
+_define("MG-SEND-005", E, "the SMTP password is read only from the environment; remove {key} from this file and set MATRIXGEN_SMTP_PASSWORD")
+_define("MG-SEND-006", E, "MATRIXGEN_SMTP_USER is set but MATRIXGEN_SMTP_PASSWORD is not; set the password in the environment (never in a file)")
+_define("MG-SEND-007", W, "unknown key '{key}' is ignored; known keys are {known}")
+_define("MG-SEND-008", E, "cannot read the settings file: {reason}; fix the file or remove it")
+_define("MG-SEND-009", E, "{value!r} is not a number of messages per minute; use a positive number, or 0 for no limit")
+_define("MG-SEND-010", W, "the password would travel unencrypted with security = none; use starttls or ssl unless the server is on this machine")
+_define("MG-SEND-011", E, "{path} is not a folder of email templates; check the path (templates are looked up there first)")
+_define("MG-SEND-012", E, "the CA file {path} cannot be used: {reason}; point MATRIXGEN_SMTP_CA_FILE at the PEM file of the server's certificate authority")
+# the server
+_define("MG-SEND-020", E, "cannot connect to the mail server: {reason}; check MATRIXGEN_SMTP_HOST, MATRIXGEN_SMTP_PORT and MATRIXGEN_SMTP_SECURITY")
+_define("MG-SEND-021", E, "the mail server refused the login for {user}: {reason}; check MATRIXGEN_SMTP_USER and MATRIXGEN_SMTP_PASSWORD")
+_define("MG-SEND-022", E, "the mail server does not offer STARTTLS; use MATRIXGEN_SMTP_SECURITY=ssl (usually port 465), or none only for a server on this machine")
+_define("MG-SEND-023", E, "the mail server refused the sender {sender}: {reason}; set MATRIXGEN_MAIL_FROM to an address this account may send as")
+_define("MG-SEND-024", E, "the mail server refused the recipient {recipient}: {reason}; correct contact_email in the roster and run again (only failed messages are retried)")
+_define("MG-SEND-025", E, "the message was not accepted: {reason}; run again to retry the failed messages")
+_define("MG-SEND-026", E, "the mail server asks for a login: {reason}; set MATRIXGEN_SMTP_USER and MATRIXGEN_SMTP_PASSWORD")
+_define("MG-SEND-027", E, "sending stopped: {reason}; {count} message(s) were not attempted, run again to send them")
+# what is sent
+_define("MG-SEND-030", E, "there is no contact email for {name}; add contact_email to the roster and run again")
+_define("MG-SEND-031", E, "the attachment {path} cannot be read: {reason}; {fix}")
+_define("MG-SEND-032", E, "the attachment {path} is not the file that was recorded (sha256 {found:.12}, recorded {expected:.12}); {fix}")
+_define("MG-SEND-033", E, "the email template is not usable: {reason}; fix the template (or remove the office's copy to use the default)")
+_define("MG-SEND-034", W, "a previous run stopped while sending this message ({message_id}) to {recipient}; check the Sent folder, and send it again with --resend if it did not go out")
+_define("MG-SEND-035", E, "no partnership {value!r} in round {round}; known ids: {known}")
+_define("MG-SEND-036", E, "there is no report for {name} in round {round}; render it with matrixgen report, then send again")
+_define("MG-SEND-037", E, "no workbook was generated for {name} in round {round}; run matrixgen generate --round {round}, then send again")
+_define("MG-SEND-038", E, "there is no round {value!r} in the store (known: {known}); open it with matrixgen round open {value} --roster roster.csv")

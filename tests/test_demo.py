@@ -73,3 +73,22 @@ def test_simulate__retype__still_matches_the_same_answer():
     for label in ("Met", "In progress", "Not yet"):
         for _ in range(10):
             assert RUBRIC.match_response(retype(label, rng)).label == label
+
+
+def test_demo__scoring__every_return_accounted_for_with_the_expected_status(demo):
+    assert demo.scored["2025"].counts() == {"scored": 11, "incomplete": 0, "rejected": 0, "duplicate": 0}
+    assert demo.scored["2026"].counts() == {"scored": 9, "incomplete": 1, "rejected": 1, "duplicate": 0}
+    by_id = {o.partnership_id: o for o in demo.scored["2026"].outcomes if o.partnership_id}
+    assert by_id["WV-HC"].status == "scored" and by_id["WV-HC"].verified  # the LibreOffice re-save
+    assert by_id["SE-AM"].status == "incomplete"
+    rejected = [o for o in demo.scored["2026"].outcomes if o.status == "rejected"]
+    assert [p.code for p in rejected[0].problems] == ["MG-READ-005"]
+
+
+def test_demo__store__history_of_both_rounds(demo):
+    from matrixgen.store import Store
+
+    store = Store.open(demo.store_path, demo.out)
+    assert [s.round_label for s in store.history("CE-LOG")] == ["2025", "2026"]
+    assert [p.partnership_id for p in store.not_returned("2026")] == ["NW-AM", "SC-CON"]
+    store.close()

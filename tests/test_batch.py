@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+
+from conftest import ALPHA, BAD_KINDS, BETA, KEY, RUBRIC, _rubric_v2, all_answers, bad_file, upto
+from matrixgen import batch as batch_module
+from matrixgen import store as store_module
+from matrixgen.batch import score_paths
+from matrixgen.simulate import fill
+from matrixgen.store import Store
+from matrixgen.summary import safe_text, write_outputs
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "data" / "matrixgen.db")
+    yield s
+    s.close()
+
+
+def run(inbox, store, tmp_path, **kw):
+    return score_paths([inbox], store, RUBRIC, KEY, tmp_path / "data" / "archive", workers=0, **kw)
+
+
+def by_file(result):
+    return {o.file: o for o in result.outcomes}
+
+
+def put(folder, name, data, mtime=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def counts_in_db(store):
+    with store.engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (store_module.submissions, store_module.answers, store_module.scores, store_module.problems)}
+
+
+# --- a mixed folder ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", BAD_KINDS)
+def test_batch__bad_file__rejected_with_its_code_and_the_rest_scored(tmp_path, store, issued, kind):
+    inbox = tmp_path / "inbox"
+    put(inbox, "good.xlsx", fill(issued["beta"], upto("emerging")))
+    name, data, code = bad_file(kind, issued)
+    put(inbox, name, data)
+    result = run(inbox, store, tmp_path)
+    outcomes = by_file(result)
+    assert outcomes[name].status == "rejected"
+    assert outcomes[name].problems[-1].code == code
+    assert outcomes["good.xlsx"].status == "scored"
+    assert outcomes["good.xlsx"].overall_stage == "Emerging"
+    stored = store.find(outcomes[name].sha256) if outcomes[name].sha256 else None
+    if data:  # every file that has bytes is stored and archived, rejected or not
+        assert stored is not None and stored.status == "rejected"
+        assert os.path.exists(stored.archive_path)
+
+
+def test_batch__mixed_folder__every_file_accounted_for(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    incomplete = all_answers()
+    incomplete["EE-2"] = (None, "")
+    put(inbox / "sub", "beta.xlsx", fill(issued["beta"], incomplete))
+    put(inbox, "blank.xlsx", fill(issued["blank"], upto("exploring"), typed={"Partnership name": "Lakeshore"}))
+    put(inbox, "~$alpha.xlsx", b"lock")
+    put(inbox, ".hidden.xlsx", b"x")
+    put(inbox, "old.xls", bad_file("xls", issued)[1])
+    result = run(inbox, store, tmp_path)
+    outcomes = by_file(result)
+    assert {f: o.status for f, o in outcomes.items()} == {
+        "alpha.xlsx": "scored", "sub/beta.xlsx": "incomplete", "blank.xlsx": "scored", "old.xls": "rejected"}
+    assert [p.code for p in result.skipped] == ["MG-READ-032", "MG-READ-031"]
+    assert outcomes["alpha.xlsx"].overall_stage == "Sustainable"
+    assert outcomes["sub/beta.xlsx"].dimension_stages["employer-engagement"] == "Exploring"
+    assert [(p.code, p.location) for p in outcomes["sub/beta.xlsx"].problems] == [
+        ("MG-READ-021", "Assessment!E5"), ("MG-SCORE-002", "Assessment!E6"), ("MG-SCORE-002", "Assessment!E7")]
+    assert (outcomes["blank.xlsx"].partnership_name, outcomes["blank.xlsx"].verified) == ("Lakeshore", False)
+    assert result.counts() == {"scored": 2, "incomplete": 1, "rejected": 1, "duplicate": 0}
+    assert not result.clean
+
+
+def test_batch__large_batch__process_pool_gives_the_same_outcomes(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    for i in range(12):
+        put(inbox, f"a{i:02}.xlsx", _variant(issued, i))
+    put(inbox, "bad.pdf", b"%PDF-1.4\n")
+    pooled = score_paths([inbox], store, RUBRIC, KEY, tmp_path / "archive", workers=2)
+    assert len(pooled.outcomes) == 13
+    assert by_file(pooled)["bad.pdf"].status == "rejected"
+    assert {o.status for f, o in by_file(pooled).items() if f != "bad.pdf"} == {"scored"}
+    assert {o.overall_stage for o in pooled.outcomes if o.file != "bad.pdf"} == {"Emerging"}
+
+
+# --- history ---------------------------------------------------------------------------------------------------
+
+
+def test_batch__second_different_file_for_a_partnership__becomes_current_and_keeps_the_first(tmp_path, store, issued):
+    first = put(tmp_path / "in1", "alpha.xlsx", fill(issued["alpha"], upto("exploring")), mtime=1_700_000_000)
+    run(first.parent, store, tmp_path)
+    second = put(tmp_path / "in2", "alpha-v2.xlsx", fill(issued["alpha"], upto("operational")), mtime=1_700_100_000)
+    result = run(second.parent, store, tmp_path)
+    outcome = result.outcomes[0]
+    assert outcome.current and "MG-STORE-002" in [p.code for p in outcome.problems]
+    history = store.history("NE-IT")
+    assert [(s.file_name, s.current) for s in history] == [("alpha.xlsx", False), ("alpha-v2.xlsx", True)]
+    assert "replaced by alpha-v2.xlsx" in history[0].current_reason
+    assert [d.info.file_name for d in store.results("2026")] == ["alpha-v2.xlsx"]
+
+
+def test_batch__earlier_file_arriving_late__does_not_replace_the_current_one(tmp_path, store, issued):
+    put(tmp_path / "in1", "new.xlsx", fill(issued["alpha"], upto("operational")), mtime=1_700_100_000)
+    run(tmp_path / "in1", store, tmp_path)
+    put(tmp_path / "in2", "old.xlsx", fill(issued["alpha"], upto("exploring")), mtime=1_700_000_000)
+    result = run(tmp_path / "in2", store, tmp_path)
+    assert not result.outcomes[0].current
+    assert [s.file_name for s in store.submissions("2026", current_only=True)] == ["new.xlsx"]
+
+
+# --- idempotence and crashes ----------------------------------------------------------------------------------------
+
+
+def test_batch__same_folder_twice__nothing_new_stored_same_summary(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], upto("emerging")))
+    put(inbox, "beta.xlsx", fill(issued["beta"], all_answers("Not yet")))
+    put(inbox, "bad.csv", b"a,b\n1,2\n")
+    first = run(inbox, store, tmp_path)
+    before = counts_in_db(store)
+    archived = sorted(os.listdir(tmp_path / "data" / "archive"))
+    second = run(inbox, store, tmp_path)
+    assert counts_in_db(store) == before
+    assert sorted(os.listdir(tmp_path / "data" / "archive")) == archived
+    assert {o.status for o in second.outcomes} == {"duplicate"}
+    assert {p.code for o in second.outcomes for p in o.problems} == {"MG-STORE-001"}
+    keep = lambda o: (o.file, o.sha256, o.partnership_id, o.round_label, o.overall_stage, o.progress,  # noqa: E731
+                      dict(o.dimension_stages), o.current)
+    assert [keep(o) for o in second.outcomes] == [keep(o) for o in first.outcomes]
+    assert second.clean
+
+
+def test_batch__same_bytes_twice_in_one_run__second_is_a_duplicate(tmp_path, store, issued):
+    data = fill(issued["alpha"], upto("emerging"))
+    put(tmp_path / "inbox", "a.xlsx", data)
+    put(tmp_path / "inbox", "copy of a.xlsx", data)
+    result = run(tmp_path / "inbox", store, tmp_path)
+    assert sorted(o.status for o in result.outcomes) == ["duplicate", "scored"]
+    assert counts_in_db(store)["submissions"] == 1
+
+
+def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path, store, issued, monkeypatch):
+    inbox = tmp_path / "inbox"
+    for i in range(7):
+        put(inbox, f"f{i}.xlsx", _variant(issued, i))
+    monkeypatch.setattr(batch_module, "CHUNK_FILES", 3)
+    real_add = store_module._add_all
+    calls = {"n": 0}
+
+    def dying_add(conn, new):
+        calls["n"] += 1
+        stored = real_add(conn, new)
+        if calls["n"] == 2:  # killed inside the second transaction, after its rows were written
+            raise KeyboardInterrupt("killed")
+        return stored
+    monkeypatch.setattr(store_module, "_add_all", dying_add)
+    with pytest.raises(KeyboardInterrupt):
+        run(inbox, store, tmp_path)
+    counts = counts_in_db(store)
+    assert counts["submissions"] == 3
+    assert counts["answers"] == 3 * len(RUBRIC.criteria)  # whole files only
+    assert counts["scores"] == 3 * (1 + len(RUBRIC.dimensions))
+
+    monkeypatch.setattr(store_module, "_add_all", real_add)
+    rerun = run(inbox, store, tmp_path)
+    assert sorted(o.status for o in rerun.outcomes) == ["duplicate"] * 3 + ["scored"] * 4
+    assert counts_in_db(store)["submissions"] == 7
+    assert counts_in_db(store)["answers"] == 7 * len(RUBRIC.criteria)
+
+
+def _variant(issued, i):
+    answers = upto("emerging")
+    answers["SC-1"] = ("Not yet", f"note {i}")  # different bytes per file
+    return fill(issued["alpha" if i % 2 else "beta"], answers)
+
+
+# --- rubric versions ------------------------------------------------------------------------------------------------
+
+
+def test_batch__file_from_an_older_rubric_version_in_the_store__scored_with_it(tmp_path, store, issued):
+    old = _rubric_v2()
+    store.record_rubric(old)
+    name, data, _ = bad_file("wrong_rubric", issued)
+    put(tmp_path / "inbox", name, data)
+    result = run(tmp_path / "inbox", store, tmp_path)
+    assert result.outcomes[0].status == "scored"
+    assert store.find(result.outcomes[0].sha256).rubric_hash == old.content_hash
+
+
+# --- outputs ----------------------------------------------------------------------------------------------------------
+
+
+def test_summary__respondent_text__never_a_formula_in_csv_or_xlsx(tmp_path, store, issued):
+    data = fill(issued["blank"], all_answers(), typed={"Partnership name": "=HYPERLINK(\"http://x\")"})
+    put(tmp_path / "inbox", "@evil.xlsx", data)
+    answers = all_answers()
+    answers["EE-1"] = ("=1+1", "")
+    put(tmp_path / "inbox", "+plus.xlsx", fill(issued["alpha"], answers))
+    result = run(tmp_path / "inbox", store, tmp_path)
+    written = write_outputs(result, tmp_path / "out", [s.label for s in RUBRIC.stages])
+    with open(written[0], encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["file"] for r in rows} == {"'+plus.xlsx", "'@evil.xlsx"}
+    assert next(r for r in rows if r["file"] == "'@evil.xlsx")["partnership_name"] == "'=HYPERLINK(\"http://x\")"
+    with open(written[2], encoding="utf-8-sig", newline="") as fh:
+        problems = list(csv.DictReader(fh))
+    assert all(not v.startswith(("=", "+", "-", "@")) for r in problems for v in r.values())
+    wb = openpyxl.load_workbook(written[1])
+    ws = wb["Summary"]
+    assert ws.auto_filter.ref and ws.freeze_panes == "B2"
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    assert any(c.value == "=HYPERLINK(\"http://x\")" and c.data_type == "s" for c in cells)
+    assert [c.value for c in ws[1]][:8] == ["file", "sha256", "status", "partnership id", "partnership name", "round",
+                                            "overall stage", "progress"]
+
+
+@pytest.mark.parametrize("text, safe", [("=1", "'=1"), ("+1", "'+1"), ("-1", "'-1"), ("@a", "'@a"), ("\tx", "'\tx"),
+                                        ("\rx", "'\rx"), ("fine", "fine"), ("", "")])
+def test_summary__safe_text__prefixes_formula_starts(text, safe):
+    assert safe_text(text) == safe
+
+
+def test_batch__archive__keeps_the_original_bytes_under_their_hash(tmp_path, store, issued):
+    data = fill(issued["alpha"], all_answers())
+    put(tmp_path / "inbox", "alpha.xlsx", data)
+    result = run(tmp_path / "inbox", store, tmp_path)
+    stored = store.find(result.outcomes[0].sha256)
+    assert stored.archive_path.endswith(f"{result.outcomes[0].sha256}.xlsx")
+    assert open(stored.archive_path, "rb").read() == data
+    shutil.rmtree(tmp_path / "inbox")

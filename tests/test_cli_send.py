@@ -1,0 +1,341 @@
+"""round open / generate --round / send / status through the CLI, against a real SMTP server."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailserver import SMTP_PASSWORD, SMTP_USER, mail_server, tls_ca  # noqa: F401 (fixtures)
+from matrixgen.cli import main
+from matrixgen.rubric import load_rubric
+from matrixgen.simulate import fill
+from matrixgen.store import Store
+
+RUBRIC = load_rubric().rubric
+HEADER = "id,name,region,sector,contact_name,contact_email\n"
+ROSTER = HEADER + (
+    "NE-IT,Three Rivers Tech Talent Network,Northeast,IT,Ann Lee,ann@example.org\n"
+    "NW-AM,Calumet Lakeshore Manufacturing,Northwest,Manufacturing,Ben Ortiz,ben@example.org\n"
+    "CE-LOG,Crossroads Logistics,Central,Logistics,Cat Diaz,cat@example.org\n"
+    "NE-HC,Summit City Health Sciences,Northeast,Health care,Hannah Moreau,\n"
+)
+ROSTER_FIXED = ROSTER.replace("Hannah Moreau,\n", "Hannah Moreau,hannah@example.org\n")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MATRIXGEN_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("MATRIXGEN_SECRET", raising=False)
+    monkeypatch.delenv("MATRIXGEN_DB", raising=False)
+    for var in ("HOST", "PORT", "SECURITY", "USER", "PASSWORD", "CA_FILE", "THROTTLE"):
+        monkeypatch.delenv(f"MATRIXGEN_SMTP_{var}", raising=False)
+    for var in ("FROM", "REPLY_TO", "CONTACT", "INSTRUCTIONS", "TEMPLATES"):
+        monkeypatch.delenv(f"MATRIXGEN_MAIL_{var}", raising=False)
+    monkeypatch.setenv("MATRIXGEN_MAIL_FROM", "Sector Team <sectors@example.gov>")
+    monkeypatch.setenv("MATRIXGEN_MAIL_REPLY_TO", "help@example.gov")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def use_server(monkeypatch, server, **extra):
+    monkeypatch.setenv("MATRIXGEN_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("MATRIXGEN_SMTP_PORT", str(server.port))
+    monkeypatch.setenv("MATRIXGEN_SMTP_SECURITY", extra.pop("security", "none"))
+    for key, value in extra.items():
+        monkeypatch.setenv(key, value)
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["--help"] if not args else list(args))
+
+
+def opened(home, roster=ROSTER, *extra):
+    (home / "roster.csv").write_text(roster)
+    result = run("round", "open", "2026", "--roster", "roster.csv", *extra)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def issued_round(home):
+    opened(home, ROSTER, "--due", "March 31, 2027")
+    result = run("generate", "--round", "2026", "--out", "blank", "-s")
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def store(home) -> Store:
+    return Store.open(None, home / "data")
+
+
+def returned(home, pid: str, blanks: set[str] = frozenset()):
+    """Fill the partnership's issued workbook (Met everywhere but ``blanks``) into returned/."""
+    [path] = (home / "blank").glob(f"{pid}_*.xlsx")
+    answers = {c.id: (None if c.id in blanks else "Met", "") for c in RUBRIC.criteria}
+    out = home / "returned" / path.name
+    out.parent.mkdir(exist_ok=True)
+    out.write_bytes(fill(path.read_bytes(), answers))
+    return out
+
+
+# --- round open, generate --round ----------------------------------------------------------------
+
+
+def test_round_open__records_roster_and_due__reports_missing_emails(home):
+    result = opened(home, ROSTER, "--due", "March 31, 2027")
+    assert result.output == ("Round 2026: 4 partnerships on the roster (4 added, 0 removed), due March 31, 2027\n"
+                             "  no contact email (send will report them): NE-HC\n")
+    s = store(home)
+    assert [p.id for p in s.members("2026")] == ["CE-LOG", "NE-HC", "NE-IT", "NW-AM"]
+    assert s.round("2026").due == "March 31, 2027"
+
+
+def test_round_open__again_with_a_changed_roster__adds_removes_and_keeps_ids(home):
+    opened(home, ROSTER, "--due", "March 31, 2027")
+    changed = ROSTER_FIXED.replace("CE-LOG,Crossroads Logistics,Central,Logistics,Cat Diaz,cat@example.org\n", "")
+    changed += "SW-LOG,Pocket Region Logistics,Southwest,Logistics,Al Brenner,al@example.org\n"
+    result = opened(home, changed)
+    assert result.output == ("Round 2026: 4 partnerships on the roster (1 added, 1 removed), due March 31, 2027\n"
+                             "  no longer in this round: CE-LOG\n")
+    s = store(home)
+    assert [p.id for p in s.members("2026")] == ["NE-HC", "NE-IT", "NW-AM", "SW-LOG"]
+    assert next(p for p in s.members("2026") if p.id == "NE-HC").contact_email == "hannah@example.org"
+    # A later round has its own roster; the partnership keeps its id (and history) across rounds.
+    (home / "r2.csv").write_text(HEADER + "NE-IT,Three Rivers Tech Talent Network,Northeast,IT,Ann Lee,ann@example.org\n")
+    assert run("round", "open", "2027", "--roster", "r2.csv").exit_code == 0
+    assert [p.id for p in s.members("2027")] == ["NE-IT"] and len(s.members("2026")) == 4
+
+
+def test_round_open__bad_roster__every_problem_and_exit_1(home):
+    (home / "roster.csv").write_text(HEADER + "NE IT,,x,y,z,not-an-email\n")
+    result = run("round", "open", "2026", "--roster", "roster.csv")
+    assert result.exit_code == 1
+    assert "[MG-ROSTER-003]" in result.output and "[MG-ROSTER-005]" in result.output
+    assert store(home).round("2026") is None
+
+
+def test_generate__round_without_roster__uses_the_stored_roster_and_due(home):
+    result = issued_round(home)
+    assert result.output == "Wrote 4 workbooks for round 2026 to blank/\n"
+    issued = store(home).issued("2026")
+    assert sorted(w.partnership_id for w in issued) == ["CE-LOG", "NE-HC", "NE-IT", "NW-AM"]
+    for w in issued:
+        assert hashlib.sha256(Path(w.path).read_bytes()).hexdigest() == w.sha256
+
+
+# --- send ------------------------------------------------------------------------------------------
+
+
+def test_send_blanks__dry_run__eml_per_partnership_nothing_recorded(home):
+    issued_round(home)
+    result = run("send", "blanks", "--round", "2026", "--dry-run", "-s")
+    assert result.exit_code == 1  # NE-HC has no contact email: reported, and the exit code says so
+    outbox = home / "data" / "outbox" / "2026"
+    assert sorted(f.name for f in outbox.iterdir()) == ["blanks_CE-LOG.eml", "blanks_NE-IT.eml", "blanks_NW-AM.eml"]
+    assert "blanks, round 2026: 3 written, 1 failed" in result.output
+    assert "error: roster: NE-HC: there is no contact email for Summit City Health Sciences" in result.output
+    msg = message_from_bytes((outbox / "blanks_NE-IT.eml").read_bytes(), policy=default_policy)
+    assert "Please return it by March 31, 2027." in msg.get_body(("plain",)).get_content()
+    assert msg["Subject"] == f"{RUBRIC.title}: your self-assessment workbook for round 2026"
+    assert store(home).engine and run("status", "--round", "2026").output.count("failed") == 0
+
+
+def test_send_blanks__real_smtp__sent_once__missing_email_fixed_then_sent(home, mail_server, monkeypatch):
+    server = mail_server()
+    use_server(monkeypatch, server)
+    issued_round(home)
+    first = run("send", "blanks", "--round", "2026", "-s")
+    assert first.exit_code == 1
+    assert sorted(r.rcpt_tos[0] for r in server.inbox.received) == ["ann@example.org", "ben@example.org",
+                                                                     "cat@example.org"]
+    again = run("send", "blanks", "--round", "2026", "-s")
+    assert again.exit_code == 1 and "3 already sent" in again.output and len(server.inbox.received) == 3
+    opened(home, ROSTER_FIXED)  # the office adds the missing address
+    fixed = run("send", "blanks", "--round", "2026", "-s")
+    assert fixed.exit_code == 0, fixed.output
+    assert fixed.output.splitlines()[0].split() == ["sent", "NE-HC", "hannah@example.org"]
+    assert [r.rcpt_tos for r in server.inbox.received][-1] == ["hannah@example.org"]
+    [attachment] = list(server.inbox.received[-1].message.iter_attachments())
+    [path] = (home / "blank").glob("NE-HC_*.xlsx")
+    assert attachment.get_content() == path.read_bytes()
+
+
+def test_send_blanks__refused_recipient__exit_1__rerun_retries_only_it(home, mail_server, monkeypatch):
+    server = mail_server()
+    use_server(monkeypatch, server)
+    opened(home, ROSTER_FIXED)
+    run("generate", "--round", "2026", "--out", "blank", "-s")
+    server.inbox.refuse_rcpt.add("ben@example.org")
+    first = run("send", "blanks", "--round", "2026", "-s")
+    assert first.exit_code == 1
+    assert "error: NW-AM: the mail server refused the recipient ben@example.org: 550" in first.output
+    server.inbox.refuse_rcpt.clear()
+    second = run("send", "blanks", "--round", "2026", "-s")
+    assert second.exit_code == 0
+    assert [line.split()[:2] for line in second.output.splitlines() if line.startswith("  sent")] == [["sent", "NW-AM"]]
+    assert len(server.inbox.received) == 4
+
+
+def test_send__only_named_partnerships_and_limit(home, mail_server, monkeypatch):
+    server = mail_server()
+    use_server(monkeypatch, server)
+    opened(home, ROSTER_FIXED)
+    run("generate", "--round", "2026", "--out", "blank", "-s")
+    result = run("send", "blanks", "--round", "2026", "--partnership", "NE-IT", "--partnership", "CE-LOG",
+                 "--limit", "1", "-s")
+    assert result.exit_code == 0
+    assert "blanks, round 2026: 1 sent, 1 not attempted" in result.output
+    assert len(server.inbox.received) == 1
+
+
+def test_send__throttle__spaces_the_messages(home, mail_server, monkeypatch):
+    import time
+
+    server = mail_server()
+    use_server(monkeypatch, server)
+    opened(home, ROSTER_FIXED)
+    run("generate", "--round", "2026", "--out", "blank", "-s")
+    start = time.monotonic()
+    assert run("send", "blanks", "--round", "2026", "--throttle", "600", "-s").exit_code == 0  # one per 0.1 s
+    assert time.monotonic() - start >= 0.3 and len(server.inbox.received) == 4
+
+
+def test_send__unknown_partnership__exit_1_nothing_sent(home, mail_server, monkeypatch):
+    server = mail_server()
+    use_server(monkeypatch, server)
+    issued_round(home)
+    result = run("send", "blanks", "--round", "2026", "--partnership", "XX-9", "-s")
+    assert result.exit_code == 1 and "[MG-SEND-035]" in result.output
+    assert server.inbox.received == []
+
+
+def test_send__unknown_round__exit_1(home):
+    result = run("send", "blanks", "--round", "2031", "--dry-run")
+    assert result.exit_code == 1 and "[MG-SEND-038]" in result.output
+
+
+def test_send__missing_settings__every_problem_exit_1(home, monkeypatch):
+    monkeypatch.delenv("MATRIXGEN_MAIL_FROM")
+    issued_round(home)
+    result = run("send", "blanks", "--round", "2026")
+    assert result.exit_code == 1
+    assert "MATRIXGEN_SMTP_HOST is not set" in result.output and "MATRIXGEN_MAIL_FROM is not set" in result.output
+    assert "Nothing was sent" in result.output
+
+
+def test_send__bad_kind__usage_error_exit_2(home):
+    assert run("send", "invoices", "--round", "2026").exit_code == 2
+
+
+def test_send__starttls_login__password_never_in_any_written_file(home, mail_server, monkeypatch):
+    server = mail_server("starttls")
+    use_server(monkeypatch, server, security="starttls", MATRIXGEN_SMTP_USER=SMTP_USER,
+               MATRIXGEN_SMTP_PASSWORD=SMTP_PASSWORD, MATRIXGEN_SMTP_CA_FILE=server.ca_file)
+    opened(home, ROSTER_FIXED)
+    run("generate", "--round", "2026", "--out", "blank", "-s")
+    assert run("send", "blanks", "--round", "2026", "-s").exit_code == 0
+    assert run("send", "blanks", "--round", "2026", "--dry-run", "--resend", "-s").exit_code == 0
+    monkeypatch.setenv("MATRIXGEN_SMTP_PASSWORD", SMTP_PASSWORD + "-wrong")
+    refused = run("send", "blanks", "--round", "2026", "--resend", "-s")
+    assert refused.exit_code == 1 and "[MG-SEND-021]" in refused.output
+    assert len(server.inbox.received) == 4
+    secret = SMTP_PASSWORD.encode()
+    written = [p for p in home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".eml" for p in written) and any(p.name == "matrixgen.db" for p in written)
+    assert [p for p in written if secret in p.read_bytes()] == []
+    assert SMTP_PASSWORD not in refused.output
+
+
+# --- the whole round ----------------------------------------------------------------------------------
+
+
+def test_whole_round__open_generate_send_score_status_remind_report(home, mail_server, monkeypatch):
+    server = mail_server()
+    use_server(monkeypatch, server)
+    opened(home, ROSTER_FIXED, "--due", "March 31, 2027")
+    assert run("generate", "--round", "2026", "--out", "blank", "-s").exit_code == 0
+    assert run("send", "blanks", "--round", "2026", "--dry-run", "-s").exit_code == 0
+    assert server.inbox.received == []
+    sent = run("send", "blanks", "--round", "2026", "-s")
+    assert sent.exit_code == 0 and "blanks, round 2026: 4 sent" in sent.output
+
+    # Two come back: NE-IT complete, NW-AM with two answers left blank. CE-LOG and NE-HC do not.
+    blank_ids = {RUBRIC.criteria[1].id, RUBRIC.criteria[4].id}
+    returned(home, "NE-IT")
+    returned(home, "NW-AM", blanks=blank_ids)
+    scored = run("score", "returned", "--round", "2026", "-s")
+    assert scored.exit_code == 1  # one incomplete
+
+    status = run("status", "--round", "2026", "--csv", "status.csv")
+    assert status.exit_code == 0
+    lines = status.output.splitlines()
+    assert lines[0] == "Round 2026, due March 31, 2027: 4 partnerships (times UTC)"
+    rows = {line.split()[0]: line for line in lines[3:7]}
+    assert " scored " in rows["NE-IT"] and " incomplete " in rows["NW-AM"]
+    assert rows["CE-LOG"].split()[-4:] == ["-", "-", "-", "-"]
+    assert ("4 partnerships: 4 issued, 4 sent, 2 returned (1 scored, 1 incomplete, 0 rejected), "
+            "2 not returned, 0 reports sent") in status.output
+    assert "Still to come: CE-LOG (not returned), NE-HC (not returned), NW-AM (incomplete)" in status.output
+    with open(home / "status.csv", newline="", encoding="utf-8") as fh:
+        table = {r["partnership_id"]: r for r in csv.DictReader(fh)}
+    assert table["NE-IT"]["status"] == "scored" and table["CE-LOG"]["returned_at"] == ""
+    assert table["NE-IT"]["sent_at"].endswith("Z") and table["NE-IT"]["progress"] == "returned"
+
+    reminders = run("send", "reminders", "--round", "2026", "-s")
+    assert reminders.exit_code == 0 and "reminders, round 2026: 3 sent" in reminders.output
+    to = {r.rcpt_tos[0]: r.message for r in server.inbox.received[4:]}
+    assert sorted(to) == ["ben@example.org", "cat@example.org", "hannah@example.org"]  # not ann: she returned it
+    ben = to["ben@example.org"].get_body(("plain",)).get_content()
+    for cid in sorted(blank_ids):
+        criterion = RUBRIC.criterion(cid)
+        assert f": {cid} {criterion.text}" in ben
+    assert "Assessment!E" in ben
+    assert list(to["cat@example.org"].iter_attachments())  # the workbook again
+    again = run("send", "reminders", "--round", "2026", "-s")
+    assert "3 already sent" in again.output and len(server.inbox.received) == 7
+
+    # Reports: `matrixgen report` is not on this branch; record rendered files as it will.
+    s = store(home)
+    for pid in ("NE-IT", "NW-AM"):
+        pdf = home / "reports" / f"{pid}.pdf"
+        pdf.parent.mkdir(exist_ok=True)
+        pdf.write_bytes(b"%PDF-1.7 report for " + pid.encode())
+        s.record_report("2026", pid, pdf, hashlib.sha256(pdf.read_bytes()).hexdigest())
+    reports = run("send", "reports", "--round", "2026", "-s")
+    assert reports.exit_code == 0 and "reports, round 2026: 2 sent" in reports.output
+    for r in server.inbox.received[7:]:
+        [pdf] = list(r.message.iter_attachments())
+        owner = pdf.get_content().rsplit(b" ", 1)[1].decode()
+        assert r.rcpt_tos == [{"NE-IT": "ann@example.org", "NW-AM": "ben@example.org"}[owner]]
+
+    final = run("status", "--round", "2026")
+    assert "2 reports sent" in final.output
+    assert final.output.count("failed") == 0
+
+
+def test_send_reports__a_return_without_a_rendered_report__reported_exit_1(home, mail_server, monkeypatch):
+    server = mail_server()
+    use_server(monkeypatch, server)
+    opened(home, ROSTER_FIXED)
+    run("generate", "--round", "2026", "--out", "blank", "-s")
+    returned(home, "NE-IT")
+    run("score", "returned", "--round", "2026", "-s")
+    result = run("send", "reports", "--round", "2026", "-s")
+    assert result.exit_code == 1 and "[MG-SEND-036]" in result.output
+    assert "reports, round 2026: 1 failed" in result.output  # only NE-IT returned: only it is due a report
+
+
+def test_status__no_rounds__says_how_to_start_exit_0(home):
+    result = run("status")
+    assert result.exit_code == 0 and "round open" in result.output
+
+
+def test_status__defaults_to_the_newest_round(home):
+    issued_round(home)
+    result = run("status")
+    assert result.exit_code == 0 and result.output.startswith("Round 2026, due March 31, 2027: 4 partnerships")
