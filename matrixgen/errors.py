@@ -170,6 +170,7 @@ _define("MG-REPORT-006", E, "the report asked for {url}, which is not in the tem
 _define("MG-REPORT-007", E, "no round {value!r} in the store; known rounds: {known}")
 _define("MG-REPORT-008", E, "partnership {value!r} has no current submission in round {round}; check the id (known ids: {known})")
 _define("MG-REPORT-009", E, "there are no submissions to report on{where}; score some returned workbooks first")
+_define("MG-REPORT-010", W, "this submission has no stored rubric version or partnership, so it has no report; score the file again")
 
 # --- send --------------------------------------------------------------------------------------
 # settings (matrixgen.toml [mail] or MATRIXGEN_* environment variables)
