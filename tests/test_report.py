@@ -171,7 +171,12 @@ def test_report__unanswered_criteria__listed_as_incomplete(renderer):
     text = text_of(renderer.partnership_pdf(make_report(given, status="incomplete", problems=found)))
     assert "This submission is incomplete" in text
     assert "3 criteria were unanswered: SD-1, GM-1, SC-1." in text
-    assert "Assessment!D14" in flat(text) and "MG-REPORT-003" in text
+    assert flat("1 problem was found in the returned workbook; it is listed at the end") in flat(text)
+    # The list itself closes the report, so page 1 keeps its matrix.
+    last = PdfReader(io.BytesIO(renderer.partnership_pdf(make_report(given, status="incomplete", problems=found))))
+    assert flat("Problems found in the returned workbook Assessment!D14: the PDF renderer reported: example") \
+        in flat(last.pages[-1].extract_text())
+    assert "MG-REPORT-003" in text
 
 
 def test_report__complete_submission__no_problem_section(renderer):
