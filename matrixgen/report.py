@@ -172,10 +172,8 @@ def peer_counts(rubric: Rubric, scores: Iterable[Score]) -> dict[str | None, int
 
 # --- the URL fetcher --------------------------------------------------------------------------
 
-try:  # WeasyPrint >= 68 has a fetcher class; FatalURLFetchingError stops the render.
-    from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
-except ImportError:  # pragma: no cover - pyproject pins a version that has them
-    raise
+# WeasyPrint 68+ (pinned in pyproject): a fetcher class; FatalURLFetchingError stops the render.
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse  # noqa: E402
 
 
 class AssetError(FatalURLFetchingError):
