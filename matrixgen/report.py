@@ -11,10 +11,12 @@ gets ``TemplateFetcher``, which serves files inside ``templates/`` and ``data:``
 everything else. A refused URL or one of our own files missing stops the render: a report that
 silently lost its font or stylesheet is worse than no report.
 
-Speed. Per report most of the time is layout and font subsetting (HarfBuzz's subsetter,
-``libharfbuzz-subset0``, makes the latter cheap). What can be shared is: the parsed stylesheets,
-the ``FontConfiguration`` that holds the shipped font and the Jinja environment. ``Renderer``
-builds them once; ``write_reports`` gives each worker process its own ``Renderer``.
+Speed. A report costs what it contains: WeasyPrint lays out (~75% of the time) and draws every
+box in Python, about a millisecond per text line or table cell; font subsetting is cheap with
+HarfBuzz's subsetter (``libharfbuzz-subset0``). What can be shared, ``Renderer`` builds once: the
+parsed stylesheets, the ``FontConfiguration`` holding the shipped fonts, the Jinja environment.
+That saves little per report; what scales is ``write_reports``'s process pool, one ``Renderer``
+per worker. Templates stay lean for the same reason (fixed table layout, few boxes per cell).
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from datetime import date, datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+# WeasyPrint 68+ (pinned in pyproject): a fetcher class; FatalURLFetchingError stops the render.
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from .errors import Problem, Severity, has_errors, problem
 from .roster import Partnership
@@ -124,14 +128,14 @@ class PortfolioData:
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def stage_index(self, stage_id: str | None) -> int:
-        return -1 if stage_id is None else self.rubric.stage(stage_id).index
+        return _stage_index(self.rubric, stage_id)
 
     @property
     def counts_by_stage(self) -> dict[str | None, int]:
         """Partnerships per overall stage, every stage present (None = not yet at a stage)."""
         counts: dict[str | None, int] = {None: 0, **{s.id: 0 for s in self.rubric.stages}}
         for row in self.rows:
-            counts[row.stage_id] += 1
+            counts[row.stage_id] = counts.get(row.stage_id, 0) + 1
         return counts
 
     def counts_by(self, attribute: str) -> dict[str, dict[str | None, int]]:
@@ -140,7 +144,7 @@ class PortfolioData:
         for row in sorted(self.rows, key=lambda r: natural(getattr(r.partnership, attribute))):
             key = getattr(row.partnership, attribute) or "(not given)"
             counts = groups.setdefault(key, {None: 0, **{s.id: 0 for s in self.rubric.stages}})
-            counts[row.stage_id] += 1
+            counts[row.stage_id] = counts.get(row.stage_id, 0) + 1
         return groups
 
     @property
@@ -166,14 +170,11 @@ def peer_counts(rubric: Rubric, scores: Iterable[Score]) -> dict[str | None, int
         return None
     counts: dict[str | None, int] = {None: 0, **{s.id: 0 for s in rubric.stages}}
     for s in scores:
-        counts[s.stage_id] += 1
+        counts[s.stage_id] = counts.get(s.stage_id, 0) + 1
     return counts
 
 
 # --- the URL fetcher --------------------------------------------------------------------------
-
-# WeasyPrint 68+ (pinned in pyproject): a fetcher class; FatalURLFetchingError stops the render.
-from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse  # noqa: E402
 
 
 class AssetError(FatalURLFetchingError):
@@ -207,7 +208,7 @@ class TemplateFetcher(URLFetcher):
         if scheme == "file":
             parts = urlsplit(url)
             if parts.netloc in ("", "localhost"):
-                path = Path(url2pathname(unquote(parts.path))).resolve()
+                path = Path(url2pathname(parts.path)).resolve()  # url2pathname decodes %xx
                 if path.is_relative_to(self.root):
                     return self._serve(url, path)
         raise AssetError(problem("MG-REPORT-006", "", url=url[:200]))
@@ -261,6 +262,10 @@ def format_moment(value: datetime | str) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+def _iso(value: datetime | str) -> str:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value)
+
+
 def answer_kind(response: Response | None) -> str:
     """The CSS class and legend key of an answer: met, progress, notyet or unanswered."""
     if response is None:
@@ -286,7 +291,15 @@ def _legend(rubric: Rubric) -> list[dict]:
 
 
 def _stage_index(rubric: Rubric, stage_id: str | None) -> int:
-    return -1 if stage_id is None else rubric.stage(stage_id).index
+    # An earlier round may have used another rubric version: unknown stage ids rank lowest.
+    stage = next((s for s in rubric.stages if s.id == stage_id), None)
+    return -1 if stage is None else stage.index
+
+
+def _label(rubric: Rubric, stage_id: str | None, none: str = NOT_YET) -> str:
+    if stage_id is not None and not any(s.id == stage_id for s in rubric.stages):
+        return stage_id  # a stage of another rubric version: its id is the best we have
+    return stage_label(rubric, stage_id, none)
 
 
 def _change(rubric: Rubric, before: str | None, after: str | None) -> str:
@@ -410,14 +423,15 @@ def partnership_context(data: PartnershipReportData) -> dict:
         before = data.history[-1]
         dims = []
         for dim in rubric.dimensions:
-            then, now = before.score.dimension(dim.id), score.dimension(dim.id)
+            now = score.dimension(dim.id)
+            then = next((d for d in before.score.dimensions if d.dimension_id == dim.id), None)
             dims.append({
                 "label": dim.label,
-                "then": stage_label(rubric, then.stage_id, "Not yet"),
-                "now": stage_label(rubric, now.stage_id, "Not yet"),
-                "then_pct": percent(then.progress),
-                "now_pct": percent(now.progress),
-                "change": _change(rubric, then.stage_id, now.stage_id),
+                "then": _label(rubric, then.stage_id, "Not yet") if then else "—",
+                "now": _label(rubric, now.stage_id, "Not yet"),
+                "then_pct": f"{percent(then.progress)}%" if then else "—",
+                "now_pct": f"{percent(now.progress)}%",
+                "change": _change(rubric, then.stage_id, now.stage_id) if then else "same",
             })
         order = [c.id for c in rubric.criteria]
         newly_met = [rubric.criterion(cid) for cid in order if cid in score.met and cid not in before.score.met]
@@ -425,7 +439,7 @@ def partnership_context(data: PartnershipReportData) -> dict:
         points = [(r.round, r.score.progress) for r in data.history] + [(data.round, score.progress)]
         since = {
             "round": before.round,
-            "then": stage_label(rubric, before.score.stage_id),
+            "then": _label(rubric, before.score.stage_id),
             "now": stage_label(rubric, score.stage_id),
             "then_pct": percent(before.score.progress),
             "now_pct": percent(score.progress),
@@ -450,7 +464,7 @@ def partnership_context(data: PartnershipReportData) -> dict:
         "respondent": data.respondent or "not given",
         "sha": (data.sha256 or "")[:12] or "none",
         "generated": format_moment(data.generated_at),
-        "generated_iso": data.generated_at.isoformat(timespec="seconds") if isinstance(data.generated_at, datetime) else str(data.generated_at),
+        "generated_iso": _iso(data.generated_at),
         "status": data.status,
         "stage": stage_label(rubric, score.stage_id, NOT_YET),
         "rule": rule_sentence(rubric, score.stage_id),
@@ -492,7 +506,7 @@ def portfolio_context(data: PortfolioData) -> dict:
             "name": r.partnership.name,
             "region": r.partnership.region,
             "sector": r.partnership.sector,
-            "stage": stage_label(rubric, r.stage_id, NOT_YET),
+            "stage": _label(rubric, r.stage_id),
             "progress": percent(r.progress),
             "change": change(r),
             "status": r.status,
@@ -511,8 +525,8 @@ def portfolio_context(data: PortfolioData) -> dict:
     def moved(found: Iterable[PortfolioRow]) -> list[dict]:
         return [
             {"name": r.partnership.name,
-             "then": stage_label(rubric, r.previous_stage_id, NOT_YET),
-             "now": stage_label(rubric, r.stage_id, NOT_YET)}
+             "then": _label(rubric, r.previous_stage_id),
+             "now": _label(rubric, r.stage_id)}
             for r in sorted(found, key=lambda r: natural(r.partnership.name))
         ]
 
@@ -534,7 +548,7 @@ def portfolio_context(data: PortfolioData) -> dict:
         "round": data.round,
         "previous_round": data.previous_round,
         "generated": format_moment(data.generated_at),
-        "generated_iso": data.generated_at.isoformat(timespec="seconds") if isinstance(data.generated_at, datetime) else str(data.generated_at),
+        "generated_iso": _iso(data.generated_at),
         "total": total,
         "stage_labels": labels,
         "overall": [

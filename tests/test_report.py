@@ -30,7 +30,7 @@ from matrixgen.report import (
     write_reports,
 )
 from matrixgen.roster import Partnership
-from matrixgen.rubric import require_rubric
+from matrixgen.rubric import require_rubric, rubric_from_canonical
 from matrixgen.score import score
 
 RUBRIC = require_rubric()
@@ -207,6 +207,18 @@ def test_report__two_rounds__progress_since_last_round(renderer):
     # The section starts page 2, so its heading is never stranded under the matrix.
     pages = PdfReader(io.BytesIO(renderer.partnership_pdf(data))).pages
     assert "Progress since last round" in pages[1].extract_text()
+
+
+def test_report__earlier_round_of_another_rubric_version__compared_where_it_can(renderer):
+    canonical = RUBRIC.canonical()
+    canonical["rubric"]["version"] = "2016-01-01"
+    canonical["dimensions"] = [d for d in canonical["dimensions"] if d["id"] != "sustainability"]
+    old = rubric_from_canonical(canonical)
+    before_answers = {c.id: Answer("Met") for c in old.criteria}
+    before = PastRound("2016", score(old, {cid: old.match_response("Met") for cid in before_answers}), before_answers)
+    text = text_of(renderer.partnership_pdf(make_report(history=(before,))))
+    assert flat("Sustainability and Continuous Improvement — → Not yet — → 0%") in flat(text)
+    assert flat("Geographical Make-up Operational → Not yet ↓ 100% → 50%") in flat(text)
 
 
 def test_report__three_rounds__chart_has_every_round_as_text_alternative(renderer):
