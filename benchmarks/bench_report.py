@@ -1,6 +1,7 @@
 """How fast are partnership reports? The naive loop against ``write_reports`` in one run.
 
     .venv/bin/python benchmarks/bench_report.py [--reports 1000] [--naive 40] [--workers 2]
+    .venv/bin/python benchmarks/bench_report.py --reports 10 --profile 10   # where the time goes
 
 The naive loop is what one writes first: per report, render the HTML, link the stylesheets
 from it and call ``HTML(string=...).write_pdf()``, so every report parses the CSS, loads the
@@ -102,15 +103,41 @@ def naive_loop(reports: list[PartnershipReportData], renderer: Renderer) -> tupl
     return (time.perf_counter() - started) / len(reports), (time.process_time() - cpu) / len(reports)
 
 
+def profile(reports: list[PartnershipReportData], renderer: Renderer) -> int:
+    """cProfile over a few renders: layout, drawing, and the steps inside them."""
+    import cProfile
+    import pstats
+    from weasyprint import HTML
+
+    renderer.partnership_pdf(reports[0])  # warm caches, as a worker does after its first report
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for data in reports:
+        html = renderer.html("partnership", partnership_context(data))
+        document = HTML(string=html, base_url=renderer.base_url, url_fetcher=renderer.fetcher).render(
+            stylesheets=renderer.stylesheets["partnership"], font_config=renderer.font_config, pdf_variant="pdf/ua-1")
+        document.write_pdf(pdf_variant="pdf/ua-1")
+    profiler.disable()
+    stats = pstats.Stats(profiler).sort_stats("cumulative")
+    stats.print_stats(r"weasyprint/(__init__|document|layout/__init__|css/__init__|draw/__init__|pdf/__init__)"
+                      r"\.py:\d+\((render|_render|write_pdf|layout_document|get_all_computed_styles|"
+                      r"draw_page|generate_pdf)\)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=1000)
     parser.add_argument("--naive", type=int, default=40, help="reports timed in the naive loop")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="instead: profile N reports in this process and print where the time goes")
     args = parser.parse_args()
 
     reports = sample_reports(args.reports)
     renderer = Renderer()
+    if args.profile:
+        return profile(reports[: args.profile], renderer)
     naive, naive_cpu = naive_loop(reports[: args.naive], renderer)
     print(f"naive loop:     {naive:.3f} s per report, {naive_cpu:.3f} s CPU ({args.naive} reports) -> "
           f"{naive * args.reports:.0f} s for {args.reports}")
