@@ -16,6 +16,7 @@ half the criteria, an earlier round for most partnerships, and the round's peer 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import resource
 import shutil
@@ -86,7 +87,7 @@ def sample_reports(n: int, seed: int = 7) -> list[PartnershipReportData]:
     generated = datetime.now(timezone.utc)
     return [
         PartnershipReportData(rubric, p, "2026", s, a, datetime(2026, 3, 2, tzinfo=timezone.utc), "Sam Doe",
-                              f"{i:064x}", "complete", (), h, peers, generated)
+                              hashlib.sha256(p.id.encode()).hexdigest(), "complete", (), h, peers, generated)
         for i, (p, a, s, h) in enumerate(drafts)
     ]
 
