@@ -510,9 +510,10 @@ def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None
 @main.command(context_settings=CONTEXT)
 @out_option("output/demo")
 def demo(out_dir) -> None:
-    """Run the whole pipeline on embedded sample data."""
-    from .demo import DemoError, run_demo
+    """Run the whole pipeline on embedded sample data (each run starts clean)."""
+    from .demo import DemoError, closing_summary, run_demo
 
+    click.echo(f"Running two sample rounds into {out_dir}/ ...")
     try:
         result = run_demo(out_dir)
     except DemoError as exc:
@@ -520,3 +521,5 @@ def demo(out_dir) -> None:
         raise SystemExit(1)
     for what, where in result.steps:
         click.echo(f"{what}\n    -> {where}")
+    click.echo("")
+    click.echo("\n".join(closing_summary(result)))

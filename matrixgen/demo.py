@@ -22,7 +22,8 @@ from .roster import Partnership, load_roster
 from .rubric import Rubric, require_rubric
 from .send import WRITTEN, OutboxTransport, Round, Settings, SqlSendLog, outbox_folder, plan_from_store, send_batch
 from .simulate import Returned, respond
-from .status import round_status
+from .report import ReportFile, load_reports, write_stored_reports
+from .status import RoundStatus, round_status
 from .store import Store
 from .summary import write_outputs
 
@@ -66,6 +67,8 @@ class DemoResult:
     issued: dict[str, list[Generated]] = field(default_factory=dict)
     returned: dict[str, list[Returned]] = field(default_factory=dict)
     scored: dict[str, BatchResult] = field(default_factory=dict)
+    reports: list[ReportFile] = field(default_factory=list)
+    status: RoundStatus | None = None
 
     @property
     def store_path(self) -> Path:
@@ -117,18 +120,24 @@ def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label:
     return returned
 
 
-def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
+def run_demo(out: str | Path, rubric: Rubric | None = None, workers: int | None = None,
+             rounds: tuple[str, ...] = ROUNDS) -> DemoResult:
+    """A round as staff run it, twice: open the round, issue and email the workbooks, score what
+    comes back, remind those still to come; then report on the latest round and email the reports."""
     out = Path(out)
     prepare(out)
     rubric = rubric or require_rubric()
     roster = load_roster(sample_roster_path())
     result = DemoResult(out)
     store = Store.open(result.store_path, out)
-    for index, label in enumerate(ROUNDS):
+    mail = Mail(store, rubric, out)
+    for index, label in enumerate(rounds):
+        store.open_round(label, roster.partnerships, due=round_options(label).due)
         issued = issue_round(rubric, roster.partnerships, out, label, store)
         result.issued[label] = issued
         result.steps.append((f"round {label}: issued {len(issued)} personalised workbooks and a generic blank",
                              str(out / label / "issued")))
+        result.steps.append(mail.send(label, "blanks"))
         returned = returns_for_round(rubric, issued, out, label, index)
         result.returned[label] = returned
         result.steps.append((f"round {label}: {len(returned)} partnerships sent their workbook back",
@@ -138,34 +147,76 @@ def run_demo(out: str | Path, rubric: Rubric | None = None) -> DemoResult:
         result.scored[label] = scored
         written = write_outputs(scored, out / label / "scores", [s.label for s in rubric.stages])
         counts = ", ".join(f"{n} {status}" for status, n in scored.counts().items() if n)
-        result.steps.append((f"round {label}: scored into the store: {counts}", str(written[0].parent)))
-    result.steps += mail_round(store, rubric, roster.partnerships, out, ROUNDS[-1])
+        result.steps.append((f"round {label}: scored into the store: {counts}", str(written[1])))
+        result.steps.append(mail.send(label, "reminders"))
+    latest = rounds[-1]
+    loaded = load_reports(store, latest)
+    files = write_stored_reports(store, loaded, out / "reports", workers=workers)
+    result.reports = files
+    ok = [f for f in files if f.ok]
+    result.steps.append((f"round {latest}: {len(ok)} of {len(files)} PDF reports rendered "
+                         f"({len(ok) - 1 if any(f.partnership_id is None for f in ok) else len(ok)} partnerships "
+                         "and the portfolio)", str(out / "reports" / latest)))
+    result.steps.append(mail.send(latest, "reports"))
+    result.status = round_status(store, latest)
     store.close()
     return result
+
+
+def closing_summary(result: DemoResult, rubric: Rubric | None = None) -> list[str]:
+    """The latest round at a glance, and the files to open first."""
+    rubric = rubric or require_rubric()
+    status = result.status
+    assert status is not None
+    rows = status.rows
+    files = result.scored[status.label].counts()
+    stages = {label: 0 for label in ["Not yet at a stage", *(s.label for s in rubric.stages)]}
+    for r in rows:
+        if r.status in ("scored", "incomplete"):
+            stages[r.overall_stage or "Not yet at a stage"] += 1
+    owing = [r.partnership_id for r in rows if r.missing]
+    reports = [f for f in result.reports if f.ok]
+    portfolio = next((f.path for f in reports if f.partnership_id is None), None)
+    example = next((f.path for f in reports if f.partnership_id is not None), None)
+    lines = [
+        f"Round {status.label}: {len(rows)} partnerships, {sum(files.values())} files returned: "
+        + ", ".join(f"{n} {k}" for k, n in files.items() if k != "duplicate"),
+        f"Still owing a scored workbook: {', '.join(owing) or 'nobody'}",
+        "Overall stage: " + ", ".join(f"{k} {n}" for k, n in stages.items()),
+        "Open first:",
+    ]
+    for path in (portfolio, example, result.out / status.label / "scores" / "summary.xlsx",
+                 outbox_folder(result.out, status.label)):
+        if path is not None:
+            lines.append(f"  {path}")
+    return lines
 
 
 DEMO_SENDER = "Sector Partnerships Team <sectors@example.org>"
 
 
-def mail_round(store: Store, rubric: Rubric, partnerships: tuple[Partnership, ...], out: Path,
-               label: str) -> list[tuple[str, str]]:
-    """The email side of a round, as `send --dry-run` does it: the round's blanks and, after
-    scoring, reminders to those still to come, written as .eml files. Nothing is sent: the demo
-    has no mail server."""
-    store.open_round(label, partnerships, due=round_options(label).due)
-    settings = Settings(mail_from=DEMO_SENDER, contact=round_options(label).contact)
-    rnd = Round(label, round_options(label).due, rubric.title)
-    log = SqlSendLog(store.engine)
-    folder = outbox_folder(out, label)
-    blanks = send_batch(rnd, plan_from_store(store, "blanks", label), settings, log,
-                        OutboxTransport(folder, "blanks"), dry_run=True)
-    reminders = send_batch(rnd, plan_from_store(store, "reminders", label), settings, log,
-                           OutboxTransport(folder, "reminders"), dry_run=True)
-    missing = [r.partnership_id for r in round_status(store, label).rows if r.missing]
-    no_email = [o.partnership_id for o in blanks.outcomes if o.problem is not None]
-    return [
-        (f"round {label}: {blanks.count(WRITTEN)} blank-workbook emails written, not sent"
-         + (f" (no contact email: {', '.join(no_email)})" if no_email else ""), str(folder)),
-        (f"round {label}: still to come: {', '.join(missing)}; {reminders.count(WRITTEN)} reminder emails written",
-         str(folder)),
-    ]
+class Mail:
+    """The email side of a round, as `send --dry-run` does it: messages are written as .eml files
+    into the outbox and logged in the store. Nothing is sent: the demo has no mail server."""
+
+    WHAT = {"blanks": "blank-workbook emails", "reminders": "reminder emails", "reports": "report emails"}
+
+    def __init__(self, store: Store, rubric: Rubric, out: Path):
+        self.store, self.rubric, self.out = store, rubric, out
+        self.log = SqlSendLog(store.engine)
+
+    def send(self, label: str, kind: str) -> tuple[str, str]:
+        options = round_options(label)
+        settings = Settings(mail_from=DEMO_SENDER, contact=options.contact)
+        folder = outbox_folder(self.out, label)
+        planned = plan_from_store(self.store, kind, label)
+        sent = send_batch(Round(label, options.due, self.rubric.title), planned, settings, self.log,
+                          OutboxTransport(folder, kind), dry_run=True)
+        failed = [o.partnership_id for o in sent.outcomes if o.problem is not None]
+        what = f"round {label}: {sent.count(WRITTEN)} {self.WHAT[kind]} written to the outbox"
+        if kind == "reminders":
+            missing = [r.partnership_id for r in round_status(self.store, label).rows if r.missing]
+            what += f" (still to come: {', '.join(missing) or 'none'})"
+        if failed:
+            what += f"; not possible for {', '.join(failed)} (no contact email)"
+        return what, str(folder)

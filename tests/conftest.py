@@ -194,3 +194,11 @@ def bad_file(kind: str, issued: dict) -> tuple[str, bytes, str]:
 BAD_KINDS = ("truncated_zip", "zip_bomb", "billion_laughs", "encrypted", "xls", "xlsm", "xlsb", "ods", "strict", "csv",
              "pdf", "empty", "other", "wrong_rubric", "forged", "altered", "altered_everywhere", "no_identity", "huge_sheet")
 
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The whole demo, run once for every test that looks at it (it renders a dozen PDFs)."""
+    from matrixgen.demo import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo") / "out")

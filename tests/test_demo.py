@@ -5,7 +5,7 @@ import io
 import openpyxl
 import pytest
 
-from matrixgen.demo import LEVELS, MARKER, QUIRKS, DemoError, run_demo
+from matrixgen.demo import LEVELS, MARKER, QUIRKS, DemoError, closing_summary, prepare, run_demo
 from matrixgen.rubric import load_rubric
 from matrixgen.score import score
 from matrixgen.simulate import answers_for_level, retype
@@ -13,9 +13,9 @@ from matrixgen.simulate import answers_for_level, retype
 RUBRIC = load_rubric().rubric
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return run_demo(tmp_path_factory.mktemp("demo") / "out")
+@pytest.fixture
+def demo(demo_run):
+    return demo_run
 
 
 def test_demo__two_rounds__every_partnership_issued_and_quirks_applied(demo):
@@ -39,9 +39,9 @@ def test_demo__incomplete_return__has_three_blank_responses(demo):
 
 def test_demo__second_run__starts_clean(tmp_path):
     out = tmp_path / "demo"
-    run_demo(out)
+    prepare(out)
     (out / "stray.txt").write_text("x")
-    run_demo(out)
+    prepare(out)
     assert not (out / "stray.txt").exists() and (out / MARKER).exists()
 
 
@@ -92,3 +92,24 @@ def test_demo__store__history_of_both_rounds(demo):
     assert [s.round_label for s in store.history("CE-LOG")] == ["2025", "2026"]
     assert [p.partnership_id for p in store.not_returned("2026")] == ["NW-AM", "SC-CON"]
     store.close()
+
+
+def test_demo__reports__one_pdf_per_current_submission_and_the_portfolio(demo):
+    from pypdf import PdfReader
+
+    ok = [f for f in demo.reports if f.ok]
+    assert len(ok) == len(demo.reports) == 11  # 9 scored + 1 incomplete + the portfolio
+    portfolio = next(f for f in ok if f.partnership_id is None)
+    assert portfolio.path.name == "portfolio-2026.pdf"
+    ce_log = next(f for f in ok if f.partnership_id == "CE-LOG")
+    text = "".join(page.extract_text() for page in PdfReader(ce_log.path).pages)
+    assert "Crossroads Logistics Partnership" in text and "Whitewater" not in text
+
+
+def test_demo__closing_summary__counts_and_paths_to_open(demo):
+    lines = closing_summary(demo)
+    assert lines[0] == "Round 2026: 12 partnerships, 11 files returned: 9 scored, 1 incomplete, 1 rejected"
+    assert lines[1] == "Still owing a scored workbook: NW-AM, SC-CON, SE-AM"
+    stages = dict(part.rsplit(" ", 1) for part in lines[2][len("Overall stage: "):].split(", "))
+    assert sum(int(n) for n in stages.values()) == 10
+    assert lines[4].endswith("portfolio-2026.pdf")

@@ -92,14 +92,14 @@ def test_status__rows_for_the_roster_with_issue_and_send_times__csv_is_formula_s
     assert ",'=Calumet," in text_out
 
 
-def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the_missing(tmp_path):
+def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the_missing(demo_run):
     from email import message_from_bytes
     from email.policy import default as default_policy
 
-    from matrixgen.demo import QUIRKS, run_demo
+    from matrixgen.demo import QUIRKS
 
-    result = run_demo(tmp_path / "demo")
-    outbox = tmp_path / "demo" / "outbox" / "2026"
+    result = demo_run
+    outbox = result.out / "outbox" / "2026"
     names = sorted(f.name for f in outbox.iterdir())
     assert len([n for n in names if n.startswith("blanks_")]) == 11  # NE-HC has no contact email
     # Never returned, or returned as an unreadable .xls (which names nobody), or incomplete.
