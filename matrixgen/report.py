@@ -49,7 +49,7 @@ from .rubric import Response, Rubric
 from .score import Score, rule_sentence, stage_label
 from .score import score as score_answers
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 PEERS_MIN = 5  # fewer partnerships than this in a round and counts could point at someone
 MATRIX_TEXT = 72  # characters of criterion text in a matrix cell; the full text is in the rubric
 NOT_YET = "Not yet at a stage"

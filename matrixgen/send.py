@@ -48,7 +48,7 @@ from .roster import EMAIL_RE, Partnership
 from .store import Store, SubmissionDetail, SubmissionInfo, sent_messages
 
 KINDS = ("blanks", "reports", "reminders")
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "email"
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
 SETTINGS_FILE = "matrixgen.toml"
 
 # =================================================================================================
