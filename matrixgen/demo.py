@@ -10,9 +10,11 @@ the same command always shows the same result.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -117,6 +119,11 @@ def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label:
             dst = folder / (Path(g.path.name).stem + src.suffix)
             shutil.copyfile(src, dst)
             returned.append(Returned(g.partnership.id, dst, levels[g.partnership.id], quirk))
+    # Files arrive over a few weeks in spring: their times are what `score` takes as received-at.
+    spring = datetime(int(label[:4]), 3, 2, 9, 0, tzinfo=timezone.utc).timestamp()
+    for i, r in enumerate(sorted(returned, key=lambda r: r.partnership_id)):
+        when = spring + i * 2.5 * 86400
+        os.utime(r.path, (when, when))
     return returned
 
 
