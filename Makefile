@@ -21,7 +21,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
-bench-report: $(STAMP)
+bench-report: $(STAMP)  # the report renderer alone, on synthetic data
 	$(BIN)/python benchmarks/bench_report.py
 
 clean:

@@ -149,14 +149,68 @@ def step_score(n: int, work: Path) -> dict:
     return {"seconds": seconds, "files": len(list((work / "returned").glob("*.xlsx")))}
 
 
+def _report_ids(work: Path, n: int) -> list[str]:
+    from matrixgen.store import Store
+
+    store = Store.open(work / "store" / "bench.db")
+    ids = sorted(s.partnership.partnership_id for s in store.submissions("2026", current_only=True))[:n]
+    store.close()
+    return ids
+
+
+def step_report(n: int, work: Path) -> dict:
+    """`matrixgen report` end to end for n partnerships of the scored round (no portfolio)."""
+    ids = _report_ids(work, n)
+    out = work / "reports"
+    shutil.rmtree(out, ignore_errors=True)
+    cli = Path(sys.executable).with_name("matrixgen")
+    cmd = [str(cli), "report", "--db", str(work / "store" / "bench.db"), "--round", "2026", "--out", str(out),
+           "--no-portfolio", "-s"]
+    for pid in ids:
+        cmd += ["--partnership", pid]
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return {"seconds": seconds, "files": len(list(out.rglob("*.pdf")))}
+
+
+def step_report_naive(n: int, work: Path) -> dict:
+    """One HTML(string=...).write_pdf() per report: the same HTML, nothing parsed once or shared."""
+    from weasyprint import HTML
+
+    from matrixgen.report import STYLESHEETS, Renderer, load_reports, partnership_context
+    from matrixgen.store import Store
+
+    store = Store.open(work / "store" / "bench.db")
+    loaded = load_reports(store, "2026", _report_ids(work, n))
+    renderer = Renderer()
+    links = "".join(f'<link rel="stylesheet" href="{name}">' for name in STYLESHEETS["partnership"])
+    out = work / "reports-naive"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t = time.perf_counter()
+    for data in loaded.reports:
+        html = renderer.html("partnership", partnership_context(data)).replace("</head>", links + "</head>", 1)
+        HTML(string=html, base_url=renderer.base_url).write_pdf(out / f"{data.partnership.id}.pdf",
+                                                                pdf_variant="pdf/ua-1")
+    seconds = time.perf_counter() - t
+    store.close()
+    return {"seconds": seconds, "files": len(loaded.reports)}
+
+
 STEPS = {
     "generate": step_generate,
     "generate-naive": step_generate_naive,
     "fill": step_fill,
     "score": step_score,
     "score-naive": step_score_naive,
+    "report": step_report,
+    "report-naive": step_report_naive,
 }
-PAIRS = [("generate", "generate-naive")]
+# (matrixgen, the naive alternative, setup run before them)
+PAIRS = [("generate", "generate-naive", None), ("score", "score-naive", "fill"), ("report", "report-naive", None)]
 
 
 def run_child(step: str, n: int, work: Path) -> dict:
@@ -167,11 +221,32 @@ def run_child(step: str, n: int, work: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def check_scores_equal(work: Path) -> int:
+    """The naive loop and matrixgen must agree on every answer and stage, or the race means nothing."""
+    from matrixgen.store import Store
+
+    naive = json.loads((work / "naive-scores.json").read_text())
+    store = Store.open(work / "store" / "bench.db")
+    details = store.results("2026")
+    store.close()
+    ours = {d.info.file_name: d for d in details}
+    if set(ours) != set(naive):
+        raise SystemExit(f"score: different files: {sorted(set(ours) ^ set(naive))[:5]}")
+    for name, expected in naive.items():
+        d = ours[name]
+        answers = {a.criterion_id: a.answer or None for a in d.answers}
+        overall = d.score()
+        if answers != expected["answers"] or (overall.stage_id or None) != expected["stage"]:
+            raise SystemExit(f"score: {name}: matrixgen and the naive loop disagree")
+    return len(naive)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--n", type=int, default=1000, help="workbooks generated and scored")
+    ap.add_argument("--report-n", type=int, default=None, help="reports rendered (default: --n)")
     ap.add_argument("--out", type=Path, default=Path("output/bench"))
-    ap.add_argument("--steps", default=",".join(p for pair in PAIRS for p in pair[:1]))
+    ap.add_argument("--steps", default=",".join(pair[0] for pair in PAIRS))
     ap.add_argument("--child")
     ap.add_argument("--work", type=Path)
     args = ap.parse_args()
@@ -186,14 +261,19 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     wanted = args.steps.split(",")
     rows = []
-    for fast, naive in PAIRS:
+    for fast, naive, setup in PAIRS:
         if fast not in wanted:
             continue
-        a = run_child(fast, args.n, work)
-        b = run_child(naive, args.n, work)
+        n = args.report_n or args.n if fast == "report" else args.n
+        if setup:
+            run_child(setup, n, work)
+        a = run_child(fast, n, work)
+        b = run_child(naive, n, work)
         for name, r in ((fast, a), (naive, b)):
             r.update(step=name, files_per_second=r["files"] / r["seconds"])
         a["speedup_vs_naive"] = b["seconds"] / a["seconds"]
+        if fast == "score":
+            a["checked_equal"] = check_scores_equal(work)
         rows += [a, b]
 
     header = f"{'step':<16}{'files':>7}{'wall s':>9}{'files/s':>10}{'peak MB':>9}{'vs naive':>10}"
@@ -201,12 +281,17 @@ def main() -> None:
     print("-" * len(header))
     for r in rows:
         ratio = f"{r['speedup_vs_naive']:.1f}x" if "speedup_vs_naive" in r else ""
-        print(f"{r['step']:<16}{r['files']:>7}{r['seconds']:>9.2f}{r['files_per_second']:>10.0f}"
+        print(f"{r['step']:<16}{r['files']:>7}{r['seconds']:>9.2f}{r['files_per_second']:>10.1f}"
               f"{r['peak_rss_mb']:>9.0f}{ratio:>10}")
+    checked = [r["checked_equal"] for r in rows if "checked_equal" in r]
+    if checked:
+        print(f"\nscore: matrixgen and the naive loop agree on every answer and stage of {checked[0]} files")
+    load = os.getloadavg()
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "load_average_after": load}
     (args.out / "results.json").write_text(json.dumps({"n": args.n, "machine": machine, "steps": rows}, indent=2))
-    print(f"\n{machine['cpus']} CPUs, Python {machine['python']}, {machine['date']}; JSON: {args.out / 'results.json'}")
+    print(f"{machine['cpus']} CPUs, Python {machine['python']}, {machine['date']}, load average after "
+          f"{load[0]:.1f}; JSON: {args.out / 'results.json'}")
 
 
 if __name__ == "__main__":
