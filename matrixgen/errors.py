@@ -205,3 +205,15 @@ _define("MG-SEND-035", E, "no partnership {value!r} in round {round}; known ids:
 _define("MG-SEND-036", E, "there is no report for {name} in round {round}; render it with matrixgen report, then send again")
 _define("MG-SEND-037", E, "no workbook was generated for {name} in round {round}; run matrixgen generate --round {round}, then send again")
 _define("MG-SEND-038", E, "there is no round {value!r} in the store (known: {known}); open it with matrixgen round open {value} --roster roster.csv")
+
+
+def catalogue_markdown() -> str:
+    """docs/errors.md: every code, its severity and its message (``{…}`` is filled in per case)."""
+    lines = ["# Error codes", "",
+             "Every problem matrixgen reports carries one of these codes, a location and a message that",
+             "says what to do. This file is generated from `matrixgen/errors.py`; a test keeps it current.", "",
+             "| code | severity | message |", "|---|---|---|"]
+    for entry in CATALOGUE.values():
+        text = entry.template.replace("|", "\\|").replace("!r}", "}")
+        lines.append(f"| {entry.code} | {entry.severity.value} | {text} |")
+    return "\n".join(lines) + "\n"
