@@ -15,7 +15,7 @@ import click
 
 from . import __version__, identity
 from .errors import Problem
-from .generate import Options, check_round, generate_blank, generate_workbooks
+from .layout import check_round
 from .roster import load_roster
 from .rubric import Rubric, load_rubric
 from .store import Store, StoreError
@@ -160,6 +160,8 @@ def generate(rubric_path, roster, round_label, out_dir, due, contact, db, silent
 
     The store records the rubric version used and which workbook went to which partnership,
     so that returned files are scored with the version they were made from."""
+    from .generate import Options, generate_blank, generate_workbooks  # openpyxl: only this command needs it
+
     if not check_round(round_label):
         raise click.BadParameter(f"{round_label!r}: use letters, digits, '.', '_' and '-' (e.g. 2026 or 2026-fall)",
                                  param_hint="--round")

@@ -41,10 +41,8 @@ from defusedxml import ElementTree as SafeET
 
 from . import identity
 from .errors import Problem, has_errors, problem
-from .generate import (
-    ASSESSMENT, META, META_KEYS, PARTNERSHIP, PARTNERSHIP_FIELDS, PROP_PREFIX, RESPONDENT_FIELDS,
-)
 from .identity import Identity
+from .layout import ASSESSMENT, META, META_KEYS, PARTNERSHIP, PARTNERSHIP_FIELDS, PROP_PREFIX, RESPONDENT_FIELDS
 from .rubric import Response, Rubric, normalise_answer_text
 
 MB = 1024 * 1024
