@@ -10,6 +10,7 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,7 +19,9 @@ from .errors import Problem
 from .layout import check_round
 from .roster import load_roster
 from .rubric import Rubric, load_rubric
-from .store import Store, StoreError
+
+if TYPE_CHECKING:
+    from .store import Store
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -66,6 +69,8 @@ def load_rubric_or_exit(path: Path | None) -> Rubric:
 
 
 def open_store_or_exit(db: str | None) -> Store:
+    from .store import Store, StoreError  # SQLAlchemy: loaded only by the commands that use the store
+
     try:
         return Store.open(db, data_dir())
     except StoreError as exc:
@@ -203,7 +208,7 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
 
     Writes summary.csv, summary.xlsx and problems.csv to --out. Exit code 0 when every file
     scored cleanly, 1 when any file was incomplete or rejected (the rest are still stored)."""
-    from .batch import collect, score_paths
+    from .batch import read_paths, store_results
     from .summary import write_outputs
 
     if not check_round(round_label):
@@ -211,11 +216,11 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
                                  param_hint="--round")
     r = load_rubric_or_exit(rubric_path)
     key = load_key_or_exit()
-    store = open_store_or_exit(db)
-    files, _ = collect(paths)
-    with progress(silent, len(files), "Scoring") as bar:
-        result = score_paths(paths, store, r, key, data_dir() / "archive", round_label=round_label,
-                             progress=lambda _o: bar.update(1))
+    # Reading starts before the store opens: loading SQLAlchemy and opening the store overlap with it.
+    with read_paths(paths, r, key, data_dir() / "archive", round_label=round_label) as reading:
+        store = open_store_or_exit(db)
+        with progress(silent, len(reading.files), "Scoring") as bar:
+            result = store_results(reading, store, progress=lambda _o: bar.update(1))
     written = write_outputs(result, out_dir, [s.label for s in r.stages])
     click.echo(format_counts(result))
     grouped = format_problems(result)
