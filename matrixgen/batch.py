@@ -463,10 +463,16 @@ def _load(path: Path, shown: str, size: int | None, limits: Limits, archive: Pat
 def archive_copy(archive: Path, sha256: str, ext: str, data: bytes) -> Path:
     """``<archive>/<sha256>.<ext>``, written once, atomically: a re-run finds it and moves on."""
     target = archive / f"{sha256}.{ext}"
-    if not target.exists():
+    if not os.path.exists(target):
         tmp = archive / f".{sha256}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
     return target
 
 

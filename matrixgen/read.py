@@ -828,10 +828,15 @@ def _labels(grid: Grid, labels: Mapping[str, str]) -> dict[str, tuple[object, in
     for r, row in enumerate(grid):
         for c, cell in enumerate(row):
             if isinstance(cell, str) and cell:
-                key = labels.get(" ".join(cell.split()).casefold())
+                key = labels.get(_label_key(cell))
                 if key is not None and key not in found:
                     found[key] = (row[c + 1] if c + 1 < len(row) else None, r, c + 1)
     return found
+
+
+@lru_cache(maxsize=4096)  # the labels are the same cells in every workbook
+def _label_key(cell: str) -> str:
+    return " ".join(cell.split()).casefold()
 
 
 HEADER_SCAN_ROWS = 200

@@ -79,12 +79,13 @@ class Rubric:
             criteria={c.id: c for d in self.dimensions for c in d.criteria},
             dimensions={d.id: d for d in self.dimensions},
             answers=answers,
+            ordered=tuple(c for d in self.dimensions for c in d.criteria),
         )
 
     @property
     def criteria(self) -> tuple[Criterion, ...]:
         """Every criterion in workbook order: by dimension, then by stage."""
-        return tuple(c for d in self.dimensions for c in d.criteria)
+        return self._lookup["ordered"]
 
     def stage(self, stage_id: str) -> Stage:
         return self._lookup["stages"][stage_id]
