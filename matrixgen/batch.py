@@ -110,9 +110,9 @@ def collect(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[P
     skipped: list[Problem] = []
     for given in map(Path, paths):
         if given.is_dir():
-            for path in sorted(p for p in given.rglob("*") if p.is_file()):
-                shown = str(path.relative_to(given))
-                hidden_folder = any(part.startswith(".") for part in path.relative_to(given).parts[:-1])
+            for parts in _files_under(given):
+                path, shown = given.joinpath(*parts), "/".join(parts)
+                hidden_folder = any(part.startswith(".") for part in parts[:-1])
                 note = problem("MG-READ-032", shown) if hidden_folder else skip_reason(path)
                 if note is not None:
                     skipped.append(replace_location(note, shown))
@@ -125,6 +125,32 @@ def collect(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[P
             else:
                 files.append((given, given.name))
     return files, skipped
+
+
+def _files_under(folder: Path) -> list[tuple[str, ...]]:
+    """Every file below ``folder``, as its path's parts relative to it, in path order: what
+    ``sorted(p for p in folder.rglob("*") if p.is_file())`` finds (links to folders are not
+    followed, links to files are files), from one directory listing a folder instead of a stat a file."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(directory: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(directory) as entries:
+                listed = list(entries)
+        except PermissionError:
+            return
+        for entry in listed:
+            try:
+                is_dir = entry.is_dir()
+                if is_dir and not entry.is_symlink():
+                    walk(entry.path, (*parts, entry.name))
+                elif not is_dir and entry.is_file():
+                    found.append((*parts, entry.name))
+            except OSError:
+                continue
+
+    walk(str(folder), ())
+    return sorted(found)
 
 
 def replace_location(p: Problem, location: str) -> Problem:
@@ -272,40 +298,46 @@ class Reading:
         archive.mkdir(parents=True, exist_ok=True)
         self.context = _Context(rubrics, key, limits, round_label, archive)
         # Oldest first, so that of two files from one partnership the later one ends up current.
+        found = sorted((_found(p, s) for p, s in self.files), key=lambda f: f[:3])
+        self._workers = _workers(workers, len(found))
+        self._chunk = max(1, min(CHUNK_JOBS, len(found) // (max(self._workers, 1) * 4)))
+        self._pool: ProcessPoolExecutor | None = None
+        self._chunks: list[tuple[list[_Loaded], Future]] = []
+        self._jobs: list[_Loaded] = []  # the first file of each sha256: the same bytes twice are read once
+        self._handed = 0  # jobs handed to the workers so far
         self.failed: dict[int, Outcome] = {}
         self.loaded: list[_Loaded] = []
-        found = sorted((_found(p, s) for p, s in self.files), key=lambda f: f[:3])
+        firsts: set[str] = set()
         for index, (received, shown, path, size) in enumerate(found):
             data, sha256, failed = _load(path, shown, size, limits, archive)
             if failed is not None:
                 self.failed[index] = failed
-            else:
-                self.loaded.append(_Loaded(index, data, shown, received, sha256, len(data)))
-        # The same bytes twice in this run are read once: the first of them.
-        firsts: dict[str, _Loaded] = {}
-        for item in self.loaded:
-            firsts.setdefault(item.sha256, item)
-        self._jobs = list(firsts.values())
-        self._workers = _workers(workers, len(self._jobs))
-        self._pool: ProcessPoolExecutor | None = None
-        self._chunks: list[tuple[list[_Loaded], Future]] = []
+                continue
+            item = _Loaded(index, data, shown, received, sha256, len(data))
+            self.loaded.append(item)
+            if sha256 not in firsts:
+                firsts.add(sha256)
+                self._jobs.append(item)
+                if start and len(self._jobs) - self._handed >= self._chunk:
+                    self.start()  # the workers begin while the rest are loaded
         if start:
             self.start()
 
     def start(self, wanted: set[int] | None = None) -> None:
-        """Hand the jobs (those in ``wanted``, by file index, or all) to the workers."""
-        if self._pool is not None or self._workers <= 1:
+        """Hand the jobs not handed yet (those in ``wanted``, by file index, or all) to the workers."""
+        if self._workers <= 1:
             return
-        jobs = [j for j in self._jobs if wanted is None or j.index in wanted]
+        jobs = [j for j in self._jobs[self._handed:] if wanted is None or j.index in wanted]
+        self._handed = len(self._jobs)
         if not jobs:
             return
-        # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
-        # they are never freed, and scanning them would copy every page they sit on into each worker.
-        gc.freeze()
-        self._pool = _pool(self._workers, self.context)
-        size = max(1, min(CHUNK_JOBS, len(jobs) // (self._workers * 4)))
-        for i in range(0, len(jobs), size):
-            chunk = jobs[i:i + size]
+        if self._pool is None:
+            # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
+            # they are never freed, and scanning them would copy every page they sit on into each worker.
+            gc.freeze()
+            self._pool = _pool(self._workers, self.context)
+        for i in range(0, len(jobs), self._chunk):
+            chunk = jobs[i:i + self._chunk]
             self._chunks.append((chunk, self._pool.submit(_work_chunk, [(j.data, j.shown, j.sha256) for j in chunk])))
 
     def results(self, wanted: set[int]) -> Iterator[tuple[_Loaded, Assessed, str]]:

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -104,6 +105,23 @@ def test_batch__large_batch__process_pool_gives_the_same_outcomes(tmp_path, stor
     assert by_file(pooled)["bad.pdf"].status == "rejected"
     assert {o.status for f, o in by_file(pooled).items() if f != "bad.pdf"} == {"scored"}
     assert {o.overall_stage for o in pooled.outcomes if o.file != "bad.pdf"} == {"Emerging"}
+
+
+def test_collect__folder_walk__finds_what_rglob_finds_in_the_same_order(tmp_path):
+    root = tmp_path / "inbox"
+    for name in ("f1.xlsx", "a/f2.xlsx", "a/b/f3", ".hid/h.xlsx", "~$lock.xlsx", ".dot", "sp ace/é.xlsx", "A/b.xlsx",
+                 "a.xlsx", "a-b.xlsx"):
+        put(root / Path(name).parent, Path(name).name, b"x")
+    (root / "z").mkdir()
+    (root / "z" / "link to folder").symlink_to(root / "a")
+    (root / "z" / "link to file.xlsx").symlink_to(root / "f1.xlsx")
+    (root / "z" / "broken.xlsx").symlink_to(root / "nowhere")
+    expected = [p.relative_to(root).parts for p in sorted(p for p in root.rglob("*") if p.is_file())]
+    assert batch_module._files_under(root) == expected
+    files, skipped = batch_module.collect([root])
+    assert [shown for _, shown in files] == ["/".join(parts) for parts in expected
+                                             if not parts[0].startswith((".", "~$")) and not parts[-1].startswith(".")]
+    assert [p.location for p in skipped] == [".dot", ".hid/h.xlsx", "~$lock.xlsx"]
 
 
 # --- history ---------------------------------------------------------------------------------------------------
