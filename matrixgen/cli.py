@@ -6,6 +6,8 @@ This is the only module that imports click. Exit codes: 0 success, 1 the input h
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 import textwrap
@@ -221,6 +223,10 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
         store = open_store_or_exit(db)
         with progress(silent, len(reading.files), "Scoring") as bar:
             result = store_results(reading, store, progress=lambda _o: bar.update(1))
+    store.close()
+    # What the run made lives until the process ends: spare the interpreter's last garbage
+    # collection the walk over all of it (~0.1 s of a 1,000-file run's exit).
+    atexit.register(gc.freeze)
     written = write_outputs(result, out_dir, [s.label for s in r.stages])
     click.echo(format_counts(result))
     grouped = format_problems(result)
