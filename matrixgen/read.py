@@ -334,6 +334,9 @@ class Parts(Mapping[str, bytes]):
         packed = data[start:start + info.compress_size]
         if len(packed) != info.compress_size:
             raise damaged("not a complete zip file; it may have been cut off while sending")
+        same = (packed, info.compress_type, info.file_size, info.CRC)
+        if same in _CHECKED_PARTS:
+            return _CHECKED_PARTS[same]
         if info.compress_type == zipfile.ZIP_STORED:
             body = packed
         elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -351,7 +354,17 @@ class Parts(Mapping[str, bytes]):
         # Every marker holds a '!', which most parts have none of: one memchr usually settles it.
         if b"!" in body and any(marker in body for marker in ENTITY_MARKERS):
             raise _Refused(Kind.DAMAGED, problem("MG-READ-014", self.name, part=info.filename))
+        if len(packed) <= 4096:
+            if len(_CHECKED_PARTS) >= 512:
+                _CHECKED_PARTS.clear()
+            _CHECKED_PARTS[same] = body
         return body
+
+
+# Small parts that passed every check above, by their compressed bytes, method, size and CRC: the
+# content types, relationships and workbook parts are the same bytes in every workbook issued
+# from one template, so each is inflated and checked once a process instead of once a file.
+_CHECKED_PARTS: dict[tuple[bytes, int, int, int], bytes] = {}
 
 
 class ZipEntry:
@@ -754,11 +767,12 @@ class _Reader:
     # --- answers ---
 
     def _answers(self, rubric: Rubric) -> tuple[Answer, ...] | None:
-        sheet = self.find_sheet(ASSESSMENT, lambda s: _header(self.grid(s)) is not None)
+        headers: dict[str, tuple[int, dict[str, int]] | None] = {}
+        sheet = self.find_sheet(ASSESSMENT, lambda s: headers.setdefault(s, _header(self.grid(s))) is not None)
         if sheet is None:
             return None
         grid = self.grid(sheet)
-        header_row, cols = _header(grid)  # type: ignore[misc]
+        header_row, cols = headers[sheet]  # type: ignore[misc]
         formulas = formula_cells(self.parts.get(self.part_of.get(sheet, ""), b""))
         choices = ", ".join(r.label for r in rubric.responses)
         by_id = {c.id.casefold(): c.id for c in rubric.criteria}

@@ -23,6 +23,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -687,7 +688,7 @@ def _bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: l
         whole = len(rows) - len(rows) % per
         if whole:
             many = sql[:-len(_qmarks(len(columns)))] + ", ".join([_qmarks(len(columns))] * per)
-            conn.exec_driver_sql(many, [tuple(v for row in rows[i:i + per] for v in row) for i in range(0, whole, per)])
+            conn.exec_driver_sql(many, [tuple(chain.from_iterable(rows[i:i + per])) for i in range(0, whole, per)])
         rows = rows[whole:]
         if not rows:
             return
