@@ -30,7 +30,10 @@ HEADER_FILL, HEADER_FONT = "1F3A5F", "FFFFFF"
 
 def safe_text(value: str) -> str:
     """A CSV cell no spreadsheet app will run as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
+    return "'" + value if value and value[0] in _FORMULA_CHARS else value
+
+
+_FORMULA_CHARS = frozenset(FORMULA_START)  # each one character
 
 
 def summary_rows(result: BatchResult) -> tuple[list[str], list[list[object]]]:
@@ -58,16 +61,15 @@ def write_outputs(result: BatchResult, out_dir: str | Path, stage_labels: list[s
     out.mkdir(parents=True, exist_ok=True)
     header, rows = summary_rows(result)
     written = [out / "summary.csv", out / "summary.xlsx", out / "problems.csv"]
-    _write_csv(written[0], header, [[_csv_value(c, header[i]) for i, c in enumerate(r)] for r in rows])
+    at = header.index("progress")  # as a percentage; _write_csv makes the text cells safe
+    _write_csv(written[0], header, [[*r[:at], _percent(r[at]), *r[at + 1:]] for r in rows])
     _write_xlsx(written[1], result, header, rows, stage_labels or [])
     _write_csv(written[2], list(PROBLEM_COLUMNS), problem_rows(result))
     return written
 
 
-def _csv_value(value: object, column: str) -> object:
-    if column == "progress":
-        return "" if value is None else f"{100 * float(value):.1f}"  # type: ignore[arg-type]
-    return safe_text(value) if isinstance(value, str) else value
+def _percent(value: object) -> str:
+    return "" if value is None else f"{100 * float(value):.1f}"  # type: ignore[arg-type]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -116,7 +118,7 @@ def _write_xlsx(path: Path, result: BatchResult, header: list[str], rows: list[l
         "xl/worksheets/sheet2.xml": problems,
     }
     tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for name, text in parts.items():
             z.writestr(name, text.encode("utf-8"))
     tmp.replace(path)
