@@ -429,7 +429,9 @@ def store_results(reading: Reading, store: Store, *,
         pending.clear()
 
     everything = _Context(rubrics, reading.key, reading.limits, reading.round_label, reading.archive)
+    left = len(wanted)
     for item, result, archived in reading.results(wanted):
+        left -= 1
         made_from = result.identity.rubric_hash if result.identity is not None else ""  # type: ignore[attr-defined]
         if result.rubric_hash is None and made_from in rubrics and made_from not in reading.context.rubrics:
             # Made from another rubric version the store knows, which the workers did not: read it again.
@@ -442,7 +444,9 @@ def store_results(reading: Reading, store: Store, *,
             respondent=result.respondent, answers=[AnswerInfo(*a) for a in result.answers],
             scores=[ScoreInfo(*sc) for sc in result.scores], problems=result.problems,
         ), result))
-        if len(pending) >= CHUNK_FILES:
+        # Near the end, smaller transactions: what is left to store after the last file is read is
+        # time nothing else runs in.
+        if len(pending) >= CHUNK_FILES or (left < CHUNK_FILES and len(pending) >= CHUNK_JOBS):
             flush()
     if pending:
         flush()
