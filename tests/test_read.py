@@ -110,6 +110,23 @@ def test_read__formula_tag_search__same_as_the_regex(body):
     assert read_module._has_formula_tag(body) == bool(read_module.HAS_FORMULA.search(body))
 
 
+@pytest.mark.parametrize("body", [
+    b'<r><p name="a">x<b>y</b>z<!-- c -->w</p>tail<p>q</p>'
+    b'<p xmlns:n="u" n:name="zz" name="k"><![CDATA[<x>]]>&amp;&#65;</p></r>',
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<r>\n <p name="a"> s </p>\n</r>',
+    b'<r/>', b'<r><p name="a"><q><r2>deep</r2></q></p></r>', '<r><p name="\u00e9">\u00fc</p></r>'.encode("utf-16"),
+    b'<r><p name="a">x</p>', b'', b'<r>&undefined;</r>', b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>', b'<r><x:p/></r>',
+])
+def test_read__top_elements__same_as_the_tree_defusedxml_builds(body):
+    def outcome(fn):
+        try:
+            return fn(body)
+        except Exception as exc:  # the same exception type either way
+            return type(exc).__name__
+    tree = outcome(lambda b: [(p.get("name", ""), "".join(p.itertext())) for p in read_module.xml(b)])
+    assert outcome(read_module.top_elements) == tree
+
+
 ZIP_FIELDS = ("filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size", "header_offset")
 
 
