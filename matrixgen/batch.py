@@ -479,7 +479,7 @@ def _load(path: Path, shown: str, size: int | None, limits: Limits, archive: Pat
         if size is None:
             size = path.stat().st_size
         if size <= limits.max_bytes:
-            data = path.read_bytes()
+            data = _read_all(path, size)
             return data, hashlib.sha256(data).hexdigest(), None
         digest = hashlib.sha256()
         with path.open("rb") as fh:
@@ -494,6 +494,22 @@ def _load(path: Path, shown: str, size: int | None, limits: Limits, archive: Pat
     except OSError as exc:
         found = problem("MG-READ-033", shown, reason=exc.strerror or str(exc))
         return b"", "", Outcome(shown, "", 0, "rejected", problems=(found,))
+
+
+def _read_all(path: Path, size: int) -> bytes:
+    """The whole file (to its end, whatever size it had when listed), without a file object."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        more = os.read(fd, 1 << 20) if data else b""
+        if not more:
+            return data
+        pieces = [data, more]
+        while pieces[-1]:
+            pieces.append(os.read(fd, 1 << 20))
+        return b"".join(pieces)
+    finally:
+        os.close(fd)
 
 
 def archive_copy(archive: Path, sha256: str, ext: str, data: bytes) -> Path:
