@@ -754,7 +754,8 @@ def _partnership_pks(conn: Connection, owners: list[tuple[str, str, Identity]]) 
                 name_key=normalise_answer_text(ident.partnership_name), region=ident.region, sector=ident.sector,
                 contact_name="", contact_email="", verified=kind == "id")
     if missing:
-        conn.execute(insert(partnerships), list(missing.values()))
+        rows = list(missing.values())
+        _bulk_insert(conn, partnerships, list(rows[0]), [tuple(row.values()) for row in rows])
         found = lookup()
     return found
 
