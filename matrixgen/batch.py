@@ -8,27 +8,31 @@ that is killed leaves the store consistent and running it again completes it.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from .errors import Problem, has_errors, problem
 from .read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
 from .rubric import Rubric
 from .score import Score, score, stage_label
-from .store import AnswerInfo, NewSubmission, ScoreInfo, Store, SubmissionDetail, SubmissionInfo
+
+if TYPE_CHECKING:
+    from .store import Store, SubmissionDetail, SubmissionInfo
 
 STATUSES = ("scored", "incomplete", "rejected", "duplicate")
 POOL_MIN_FILES = 200  # below this, starting workers costs more than it saves
 CHUNK_FILES = 100  # files per store transaction (each transaction holds whole files only)
+CHUNK_JOBS = 16  # files handed to a worker at a time
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,10 @@ class BatchResult:
 
 @dataclass(frozen=True)
 class Assessed:
-    """One file read and scored in a worker: plain data, cheap to send back."""
+    """One file read and scored in a worker: plain data, cheap to send back.
+
+    Answers and scores are tuples of the store's AnswerInfo and ScoreInfo fields, in order: the
+    workers never import the store (and SQLAlchemy with it), so they can start before it."""
 
     kind: str
     status: str
@@ -86,8 +93,8 @@ class Assessed:
     rubric_hash: str | None
     round_label: str | None
     respondent: dict[str, str]
-    answers: list[AnswerInfo]
-    scores: list[ScoreInfo]
+    answers: list[tuple]  # AnswerInfo(*each)
+    scores: list[tuple]  # ScoreInfo(*each)
     problems: list[Problem]
     overall_stage: str
     progress: float | None
@@ -103,9 +110,9 @@ def collect(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[P
     skipped: list[Problem] = []
     for given in map(Path, paths):
         if given.is_dir():
-            for path in sorted(p for p in given.rglob("*") if p.is_file()):
-                shown = str(path.relative_to(given))
-                hidden_folder = any(part.startswith(".") for part in path.relative_to(given).parts[:-1])
+            for parts in _files_under(given):
+                path, shown = given.joinpath(*parts), "/".join(parts)
+                hidden_folder = any(part.startswith(".") for part in parts[:-1])
                 note = problem("MG-READ-032", shown) if hidden_folder else skip_reason(path)
                 if note is not None:
                     skipped.append(replace_location(note, shown))
@@ -118,6 +125,32 @@ def collect(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[P
             else:
                 files.append((given, given.name))
     return files, skipped
+
+
+def _files_under(folder: Path) -> list[tuple[str, ...]]:
+    """Every file below ``folder``, as its path's parts relative to it, in path order: what
+    ``sorted(p for p in folder.rglob("*") if p.is_file())`` finds (links to folders are not
+    followed, links to files are files), from one directory listing a folder instead of a stat a file."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(directory: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(directory) as entries:
+                listed = list(entries)
+        except PermissionError:
+            return
+        for entry in listed:
+            try:
+                is_dir = entry.is_dir()
+                if is_dir and not entry.is_symlink():
+                    walk(entry.path, (*parts, entry.name))
+                elif not is_dir and entry.is_file():
+                    found.append((*parts, entry.name))
+            except OSError:
+                continue
+
+    walk(str(folder), ())
+    return sorted(found)
 
 
 def replace_location(p: Problem, location: str) -> Problem:
@@ -182,9 +215,9 @@ def assessed(read: ReadResult, round_label: str = "") -> Assessed:
     status = "incomplete" if has_errors(found) or result.unanswered else "scored"
     return Assessed(
         status=status,
-        answers=[AnswerInfo(a.criterion_id, a.raw, a.response.label if a.response else None,
-                            a.response.points if a.response else None, bool(a.response and a.response.met),
-                            a.evidence, a.cell) for a in read.answers],
+        answers=[(a.criterion_id, a.raw, a.response.label if a.response else None,
+                  a.response.points if a.response else None, bool(a.response and a.response.met), a.evidence, a.cell)
+                 for a in read.answers],
         scores=_score_rows(result),
         problems=found,
         overall_stage=stage_label(rubric, result.stage_id, ""),
@@ -194,9 +227,9 @@ def assessed(read: ReadResult, round_label: str = "") -> Assessed:
     )
 
 
-def _score_rows(result: Score) -> list[ScoreInfo]:
-    rows = [ScoreInfo("", result.stage_id, result.next_stage_id, result.next_steps, result.points, result.possible)]
-    rows += [ScoreInfo(d.dimension_id, d.stage_id, d.next_stage_id, d.next_steps, d.points, d.possible)
+def _score_rows(result: Score) -> list[tuple]:
+    rows = [("", result.stage_id, result.next_stage_id, result.next_steps, result.points, result.possible)]
+    rows += [(d.dimension_id, d.stage_id, d.next_stage_id, d.next_steps, d.points, d.possible)
              for d in result.dimensions]
     return rows
 
@@ -222,35 +255,169 @@ def score_paths(
     any rubric version the store knows are scored with that version. ``workers``: processes for
     reading (default: one per CPU for big batches, none for small ones).
     """
-    started = datetime.now(timezone.utc)
     store.record_rubric(rubric)
-    rubrics = store.rubrics()
-    files, skipped = collect(paths)
-    archive = Path(archive_dir)
-    archive.mkdir(parents=True, exist_ok=True)
+    with read_paths(paths, rubric, key, archive_dir, round_label=round_label, limits=limits, workers=workers,
+                    rubrics=store.rubrics(), start=False) as reading:
+        return store_results(reading, store, progress=progress)
 
-    # Oldest first, so that of two files from one partnership the later one ends up current.
-    entries = sorted((_received_at(path), shown, path) for path, shown in files)
-    outcomes: dict[int, Outcome] = {}
-    jobs: list[tuple[int, bytes, str, str, str, int]] = []  # (index, data, shown, received, sha256, size)
-    loaded = []
-    for index, (received, shown, path) in enumerate(entries):
-        data, sha256, size, failed = _load(path, shown, limits, archive)
-        if failed is not None:
-            outcomes[index] = failed
-            _tell(progress, failed)
-        else:
-            loaded.append((index, data, shown, received, sha256, size))
-    stored = store.find_many([sha256 for *_, sha256, _size in loaded])
+
+def read_paths(
+    paths: Iterable[str | Path],
+    rubric: Rubric,
+    key: bytes,
+    archive_dir: str | Path,
+    *,
+    round_label: str = "",
+    limits: Limits = DEFAULT_LIMITS,
+    workers: int | None = None,
+    rubrics: Mapping[str, Rubric] | None = None,
+    start: bool = True,
+) -> Reading:
+    """The half of a batch that needs no store: find and load the files, and (``start``) set
+    worker processes reading and scoring them. ``store_results`` stores what they find.
+
+    ``matrixgen score`` starts this before it opens the store, so that loading SQLAlchemy and
+    opening the store happen while the files are read. Until then the workers know only
+    ``rubrics`` (default: the current rubric); a file made from another version the store knows
+    is read again once the store is open. Files already stored are read for nothing, or not at
+    all once the store says so. Use as a context manager: leaving it stops the workers.
+    """
+    return Reading(paths, rubric, key, Path(archive_dir), round_label, limits, workers,
+                   dict(rubrics) if rubrics is not None else {rubric.content_hash: rubric}, start)
+
+
+class Reading:
+    """Files found, loaded and (once started) being read and scored by worker processes."""
+
+    def __init__(self, paths: Iterable[str | Path], rubric: Rubric, key: bytes, archive: Path, round_label: str,
+                 limits: Limits, workers: int | None, rubrics: dict[str, Rubric], start: bool):
+        self.started_at = datetime.now(timezone.utc)
+        self.rubric, self.key, self.round_label, self.limits = rubric, key, round_label, limits
+        self.files, self.skipped = collect(paths)
+        self.archive = archive
+        archive.mkdir(parents=True, exist_ok=True)
+        self.context = _Context(rubrics, key, limits, round_label, archive)
+        # Oldest first, so that of two files from one partnership the later one ends up current.
+        found = sorted((_found(p, s) for p, s in self.files), key=lambda f: f[:3])
+        self._workers = _workers(workers, len(found))
+        self._chunk = max(1, min(CHUNK_JOBS, len(found) // (max(self._workers, 1) * 4)))
+        self._pool: ProcessPoolExecutor | None = None
+        self._chunks: list[tuple[list[_Loaded], Future]] = []
+        self._jobs: list[_Loaded] = []  # the first file of each sha256: the same bytes twice are read once
+        self._handed = 0  # jobs handed to the workers so far
+        self.failed: dict[int, Outcome] = {}
+        self.loaded: list[_Loaded] = []
+        firsts: set[str] = set()
+        for index, (received, shown, path, size) in enumerate(found):
+            data, sha256, failed = _load(path, shown, size, limits, archive)
+            if failed is not None:
+                self.failed[index] = failed
+                continue
+            item = _Loaded(index, data, shown, received, sha256, len(data))
+            self.loaded.append(item)
+            if sha256 not in firsts:
+                firsts.add(sha256)
+                self._jobs.append(item)
+                if start and len(self._jobs) - self._handed >= self._chunk:
+                    self.start()  # the workers begin while the rest are loaded
+        if start:
+            self.start()
+
+    def start(self, wanted: set[int] | None = None) -> None:
+        """Hand the jobs not handed yet (those in ``wanted``, by file index, or all) to the workers."""
+        if self._workers <= 1:
+            return
+        jobs = [j for j in self._jobs[self._handed:] if wanted is None or j.index in wanted]
+        self._handed = len(self._jobs)
+        if not jobs:
+            return
+        if self._pool is None:
+            # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
+            # they are never freed, and scanning them would copy every page they sit on into each worker.
+            gc.freeze()
+            self._pool = _pool(self._workers, self.context)
+        for i in range(0, len(jobs), self._chunk):
+            chunk = jobs[i:i + self._chunk]
+            self._chunks.append((chunk, self._pool.submit(_work_chunk, [(j.data, j.shown, j.sha256) for j in chunk])))
+
+    def results(self, wanted: set[int]) -> Iterator[tuple[_Loaded, Assessed, str]]:
+        """(file, Assessed, archive path) for each file in ``wanted``, in file order."""
+        if self._pool is None:
+            self.start(wanted)
+        if self._pool is None:  # no workers: read here, one file at a time
+            for job in self._jobs:
+                if job.index in wanted:
+                    yield (job, *_work((job.data, job.shown, job.sha256), self.context))
+            return
+        for chunk, future in self._chunks:  # not needed after all (already stored): not read, if not yet begun
+            if not any(j.index in wanted for j in chunk):
+                future.cancel()
+        for n, (chunk, future) in enumerate(self._chunks):
+            if future.cancelled():
+                continue
+            try:
+                done = future.result()
+            except BrokenProcessPool:
+                # A file killed its reader process (it should not be possible past the limits, but an
+                # untrusted file must not stop the batch): read the rest one at a time, each in its own process.
+                for rest, _ in self._chunks[n:]:
+                    for job in rest:
+                        if job.index in wanted:
+                            yield (job, *_isolated((job.data, job.shown, job.sha256), self.context))
+                return
+            for job, (result, archived) in zip(chunk, done):
+                if job.index in wanted:
+                    yield job, result, archived
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            gc.unfreeze()
+
+    def __enter__(self) -> Reading:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """One file found and loaded: its place in the batch (received order), bytes and hash."""
+
+    index: int
+    data: bytes
+    shown: str
+    received: str
+    sha256: str
+    size: int
+
+
+def store_results(reading: Reading, store: Store, *,
+                  progress: Callable[[Outcome], None] | None = None) -> BatchResult:
+    """Store what ``reading`` finds, whole files per transaction; returns one Outcome per file, in order.
+
+    A file whose bytes are stored already is reported as a duplicate and not stored again."""
+    from .store import AnswerInfo, NewSubmission, ScoreInfo
+
+    store.record_rubric(reading.rubric)
+    rubrics = store.rubrics()
+    outcomes: dict[int, Outcome] = dict(reading.failed)
+    for outcome in reading.failed.values():
+        _tell(progress, outcome)
+    stored = store.find_many([item.sha256 for item in reading.loaded])
     earlier = {d.info.sha256: d for d in store.details([s.pk for s in stored.values()])}
     seen: dict[str, str] = {}
-    for index, data, shown, received, sha256, size in loaded:
-        if sha256 in earlier or sha256 in seen:
-            outcomes[index] = _duplicate(shown, sha256, size, earlier.get(sha256), seen.get(sha256), rubrics)
-            _tell(progress, outcomes[index])
+    wanted: set[int] = set()
+    for item in reading.loaded:
+        if item.sha256 in earlier or item.sha256 in seen:
+            outcomes[item.index] = _duplicate(item.shown, item.sha256, item.size, earlier.get(item.sha256),
+                                              seen.get(item.sha256), rubrics)
+            _tell(progress, outcomes[item.index])
             continue
-        seen[sha256] = shown
-        jobs.append((index, data, shown, received, sha256, size))
+        seen[item.sha256] = item.shown
+        wanted.add(item.index)
 
     pending: list[tuple[int, NewSubmission, Assessed]] = []
 
@@ -261,25 +428,34 @@ def score_paths(
             _tell(progress, outcomes[index])
         pending.clear()
 
-    context = _Context(rubrics, key, limits, round_label, archive)
-    for (index, data, shown, received, sha256, size), (result, archived) in zip(
-            jobs, _work_all([(data, shown, sha256) for _, data, shown, _, sha256, _ in jobs], context, workers)):
-        pending.append((index, NewSubmission(
-            file_name=shown, sha256=sha256, size=size, received_at=received, status=result.status, kind=result.kind,
-            archive_path=archived, identity=result.identity, verified=result.verified,  # type: ignore[arg-type]
+    everything = _Context(rubrics, reading.key, reading.limits, reading.round_label, reading.archive)
+    left = len(wanted)
+    for item, result, archived in reading.results(wanted):
+        left -= 1
+        made_from = result.identity.rubric_hash if result.identity is not None else ""  # type: ignore[attr-defined]
+        if result.rubric_hash is None and made_from in rubrics and made_from not in reading.context.rubrics:
+            # Made from another rubric version the store knows, which the workers did not: read it again.
+            result, archived = _work((item.data, item.shown, item.sha256), everything)
+        pending.append((item.index, NewSubmission(
+            file_name=item.shown, sha256=item.sha256, size=item.size, received_at=item.received,
+            status=result.status, kind=result.kind, archive_path=archived,
+            identity=result.identity, verified=result.verified,  # type: ignore[arg-type]
             identity_source=result.identity_source, rubric_hash=result.rubric_hash, round_label=result.round_label,
-            respondent=result.respondent, answers=result.answers, scores=result.scores, problems=result.problems,
+            respondent=result.respondent, answers=[AnswerInfo(*a) for a in result.answers],
+            scores=[ScoreInfo(*sc) for sc in result.scores], problems=result.problems,
         ), result))
-        if len(pending) >= CHUNK_FILES:
+        # Near the end, smaller transactions: what is left to store after the last file is read is
+        # time nothing else runs in.
+        if len(pending) >= CHUNK_FILES or (left < CHUNK_FILES and len(pending) >= CHUNK_JOBS):
             flush()
     if pending:
         flush()
 
-    dims = [(d.id, d.label) for d in rubric.dimensions]
+    dims = [(d.id, d.label) for d in reading.rubric.dimensions]
     for other in rubrics.values():
         dims += [(d.id, d.label) for d in other.dimensions if d.id not in {x for x, _ in dims}]
-    seconds = (datetime.now(timezone.utc) - started).total_seconds()
-    return BatchResult([outcomes[i] for i in sorted(outcomes)], skipped, dims, seconds)
+    seconds = (datetime.now(timezone.utc) - reading.started_at).total_seconds()
+    return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds)
 
 
 def _tell(progress: Callable[[Outcome], None] | None, outcome: Outcome) -> None:
@@ -287,22 +463,24 @@ def _tell(progress: Callable[[Outcome], None] | None, outcome: Outcome) -> None:
         progress(outcome)
 
 
-def _received_at(path: Path) -> str:
-    """When the file landed in the inbox folder: its modification time, UTC."""
+def _found(path: Path, shown: str) -> tuple[str, str, Path, int | None]:
+    """(when the file landed in the inbox folder, its name, path, size): one stat for both."""
     try:
-        stamp = path.stat().st_mtime
+        st = path.stat()
+        stamp, size = st.st_mtime, st.st_size
     except OSError:
-        stamp = 0.0
-    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp, size = 0.0, None  # reported when it is loaded
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), shown, path, size
 
 
-def _load(path: Path, shown: str, limits: Limits, archive: Path) -> tuple[bytes, str, int, Outcome | None]:
+def _load(path: Path, shown: str, size: int | None, limits: Limits, archive: Path) -> tuple[bytes, str, Outcome | None]:
     """The file's bytes and hash; an oversized file is hashed and archived by streaming, never read whole."""
     try:
-        size = path.stat().st_size
+        if size is None:
+            size = path.stat().st_size
         if size <= limits.max_bytes:
-            data = path.read_bytes()
-            return data, hashlib.sha256(data).hexdigest(), len(data), None
+            data = _read_all(path, size)
+            return data, hashlib.sha256(data).hexdigest(), None
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -312,43 +490,53 @@ def _load(path: Path, shown: str, limits: Limits, archive: Path) -> tuple[bytes,
         if not target.exists():
             shutil.copyfile(path, target)
         found = problem("MG-READ-002", shown, size=f"{size / 1048576:.1f}", limit=f"{limits.max_bytes / 1048576:.1f}")
-        return b"", sha256, size, Outcome(shown, sha256, size, "rejected", problems=(found,))
+        return b"", sha256, Outcome(shown, sha256, size, "rejected", problems=(found,))
     except OSError as exc:
         found = problem("MG-READ-033", shown, reason=exc.strerror or str(exc))
-        return b"", "", 0, Outcome(shown, "", 0, "rejected", problems=(found,))
+        return b"", "", Outcome(shown, "", 0, "rejected", problems=(found,))
+
+
+def _read_all(path: Path, size: int) -> bytes:
+    """The whole file (to its end, whatever size it had when listed), without a file object."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, size + 1)
+        more = os.read(fd, 1 << 20) if data else b""
+        if not more:
+            return data
+        pieces = [data, more]
+        while pieces[-1]:
+            pieces.append(os.read(fd, 1 << 20))
+        return b"".join(pieces)
+    finally:
+        os.close(fd)
 
 
 def archive_copy(archive: Path, sha256: str, ext: str, data: bytes) -> Path:
     """``<archive>/<sha256>.<ext>``, written once, atomically: a re-run finds it and moves on."""
     target = archive / f"{sha256}.{ext}"
-    if not target.exists():
+    if not os.path.exists(target):
         tmp = archive / f".{sha256}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(target)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
     return target
 
 
-def _work_all(jobs: Sequence[tuple[bytes, str, str]], context: _Context,
-              workers: int | None) -> Iterator[tuple[Assessed, str]]:
-    """(Assessed, archive path) per job, in job order; a process pool for big batches."""
+def _workers(workers: int | None, jobs: int) -> int:
     cpus = os.cpu_count() or 1
     if workers is None:
-        workers = cpus if len(jobs) >= POOL_MIN_FILES and cpus > 1 else 0
-    if workers <= 1:
-        for job in jobs:
-            yield _work(job, context)
-        return
-    done = 0
-    try:
-        with _pool(workers, context) as pool:
-            for result in pool.map(_work, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 4)))):
-                yield result
-                done += 1
-    except BrokenProcessPool:
-        # A file killed its reader process (it should not be possible past the limits, but an
-        # untrusted file must not stop the batch): read the rest one at a time, each in its own process.
-        for job in jobs[done:]:
-            yield _isolated(job, context)
+        workers = cpus if jobs >= POOL_MIN_FILES and cpus > 1 else 0
+    return workers
+
+
+def _work_chunk(jobs: list[tuple[bytes, str, str]]) -> list[tuple[Assessed, str]]:
+    return [_work(job) for job in jobs]
 
 
 def _pool(workers: int, context: _Context) -> ProcessPoolExecutor:

@@ -34,39 +34,14 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from . import identity
 from .identity import Identity
+# The layout contract, re-exported: the reader imports it from layout.py without openpyxl.
+from .layout import (  # noqa: F401
+    ASSESSMENT, ASSESSMENT_HEADER_ROW, ASSESSMENT_HEADERS, EVIDENCE_COL, INSTRUCTIONS, MATRIX, META, META_KEYS,
+    PARTNERSHIP, PARTNERSHIP_FIELDS, PROP_PREFIX, RESPONDENT_FIELDS, RESPONSE_COL, RESPONSE_LIST_NAME, ROUND_RE, SUMMARY,
+    check_round,
+)
 from .roster import Partnership
 from .rubric import Rubric
-
-# --- the layout contract -----------------------------------------------------------------------
-INSTRUCTIONS, PARTNERSHIP, ASSESSMENT, SUMMARY, MATRIX, META = (
-    "Instructions", "Partnership", "Assessment", "Summary", "Matrix", "_matrixgen",
-)
-ASSESSMENT_HEADERS = ("ID", "Dimension", "Stage", "Criterion", "Response", "Evidence")
-ASSESSMENT_HEADER_ROW = 3
-RESPONSE_COL, EVIDENCE_COL = "E", "F"
-# Partnership sheet: label in column A, value in column B.
-PARTNERSHIP_FIELDS = (
-    ("Partnership name", "partnership_name"),
-    ("Partnership ID", "partnership_id"),
-    ("Region", "region"),
-    ("Sector", "sector"),
-    ("Round", "round"),
-    ("Rubric", "rubric_id"),
-    ("Rubric version", "rubric_version"),
-    ("Rubric hash", "rubric_hash"),
-    ("Generated at", "generated_at"),
-    ("Signature", "signature"),
-)
-RESPONDENT_FIELDS = (
-    ("Respondent name", "respondent_name"),
-    ("Respondent role", "respondent_role"),
-    ("Respondent email", "respondent_email"),
-    ("Date completed", "completed_on"),
-)
-META_KEYS = (*identity.FIELDS, "signature", "format")
-PROP_PREFIX = "matrixgen_"
-RESPONSE_LIST_NAME = "MG_Responses"
-ROUND_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 
 # --- look ------------------------------------------------------------------------------------
 NAVY = "1F3A5F"
@@ -115,10 +90,6 @@ class Generated:
 
 class GenerateError(Exception):
     pass
-
-
-def check_round(label: str) -> bool:
-    return not label or bool(ROUND_RE.match(label))
 
 
 # --- building ----------------------------------------------------------------------------------

@@ -79,12 +79,14 @@ class Rubric:
             criteria={c.id: c for d in self.dimensions for c in d.criteria},
             dimensions={d.id: d for d in self.dimensions},
             answers=answers,
+            ordered=tuple(c for d in self.dimensions for c in d.criteria),
+            typed={},  # text as typed -> what match_response made of it (answers repeat across files)
         )
 
     @property
     def criteria(self) -> tuple[Criterion, ...]:
         """Every criterion in workbook order: by dimension, then by stage."""
-        return tuple(c for d in self.dimensions for c in d.criteria)
+        return self._lookup["ordered"]
 
     def stage(self, stage_id: str) -> Stage:
         return self._lookup["stages"][stage_id]
@@ -118,7 +120,16 @@ class Rubric:
             return None
         if isinstance(raw, (int, float)):
             return next((r for r in self.responses if r.points == float(raw)), None)
-        text = normalise_answer_text(str(raw))
+        typed = self._lookup["typed"]
+        if type(raw) is str and raw in typed:
+            return typed[raw]
+        found = self._match_text(str(raw))
+        if type(raw) is str and len(typed) < 10_000:
+            typed[raw] = found
+        return found
+
+    def _match_text(self, raw: str) -> Response | None:
+        text = normalise_answer_text(raw)
         found = self._lookup["answers"].get(text)
         if found is not None:
             return found

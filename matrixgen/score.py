@@ -82,10 +82,40 @@ def _reached(rubric: Rubric, groups: list[tuple[str, list[Criterion]]], answers:
     return reached, None, ()
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What scoring needs to know of a rubric, worked out once per rubric instead of per submission."""
+
+    dimension_groups: dict[str, list[tuple[str, list[Criterion]]]]  # dimension id -> (stage, its criteria)
+    overall_groups: list[tuple[str, list[Criterion]]]
+    stage_index: dict[str, int]  # criterion id -> the index of its stage
+    max_points: float
+
+
+_PLANS: dict[int, tuple[Rubric, _Plan]] = {}  # by id(rubric); the rubric is kept so that its id stays its own
+
+
+def _plan(rubric: Rubric) -> _Plan:
+    cached = _PLANS.get(id(rubric))
+    if cached is not None and cached[0] is rubric:
+        return cached[1]
+    plan = _Plan(
+        dimension_groups={d.id: [(s.id, [c for c in d.criteria if c.stage_id == s.id]) for s in rubric.stages]
+                          for d in rubric.dimensions},
+        overall_groups=[(s.id, [c for c in rubric.criteria if c.stage_id == s.id]) for s in rubric.stages],
+        stage_index={c.id: rubric.stage(c.stage_id).index for c in rubric.criteria},
+        max_points=rubric.max_points,
+    )
+    if len(_PLANS) >= 64:
+        _PLANS.clear()
+    _PLANS[id(rubric)] = (rubric, plan)
+    return plan
+
+
 def score_dimension(rubric: Rubric, dimension_id: str, answers: Mapping[str, Response | None]) -> DimensionScore:
     dim = rubric.dimension(dimension_id)
-    groups = [(s.id, [c for c in dim.criteria if c.stage_id == s.id]) for s in rubric.stages]
-    reached, next_stage, next_steps = _reached(rubric, groups, answers)
+    plan = _plan(rubric)
+    reached, next_stage, next_steps = _reached(rubric, plan.dimension_groups[dim.id], answers)
     points = sum(answers[c.id].points for c in dim.criteria if answers.get(c.id) is not None)
     return DimensionScore(
         dimension_id=dim.id,
@@ -93,19 +123,20 @@ def score_dimension(rubric: Rubric, dimension_id: str, answers: Mapping[str, Res
         next_stage_id=next_stage,
         next_steps=next_steps,
         points=points,
-        possible=rubric.max_points * len(dim.criteria),
+        possible=plan.max_points * len(dim.criteria),
     )
 
 
 def inconsistencies(rubric: Rubric, answers: Mapping[str, Response | None]) -> tuple[Inconsistency, ...]:
     found = []
+    stage_index = _plan(rubric).stage_index
     for dim in rubric.dimensions:
         for later in dim.criteria:
             if not is_met(answers.get(later.id)):
                 continue
-            later_index = rubric.stage(later.stage_id).index
+            later_index = stage_index[later.id]
             for earlier in dim.criteria:
-                if rubric.stage(earlier.stage_id).index < later_index and not is_met(answers.get(earlier.id)):
+                if stage_index[earlier.id] < later_index and not is_met(answers.get(earlier.id)):
                     found.append(Inconsistency(dim.id, later.id, earlier.id))
     return tuple(found)
 
@@ -113,8 +144,7 @@ def inconsistencies(rubric: Rubric, answers: Mapping[str, Response | None]) -> t
 def score(rubric: Rubric, answers: Mapping[str, Response | None]) -> Score:
     """Score one submission. ``answers`` maps criterion id -> Response (None or absent = unanswered)."""
     dimensions = tuple(score_dimension(rubric, d.id, answers) for d in rubric.dimensions)
-    groups = [(s.id, [c for c in rubric.criteria if c.stage_id == s.id]) for s in rubric.stages]
-    stage, next_stage, next_steps = _reached(rubric, groups, answers)
+    stage, next_stage, next_steps = _reached(rubric, _plan(rubric).overall_groups, answers)
     return Score(
         stage_id=stage,
         next_stage_id=next_stage,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping
 from xml.sax.saxutils import escape
 
-from .generate import ASSESSMENT, PARTNERSHIP, RESPONDENT_FIELDS, RESPONSE_COL, EVIDENCE_COL
+from .layout import ASSESSMENT, PARTNERSHIP, RESPONDENT_FIELDS, RESPONSE_COL, EVIDENCE_COL
 from .rubric import Rubric
 
 

@@ -3,6 +3,9 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -102,6 +105,23 @@ def test_batch__large_batch__process_pool_gives_the_same_outcomes(tmp_path, stor
     assert by_file(pooled)["bad.pdf"].status == "rejected"
     assert {o.status for f, o in by_file(pooled).items() if f != "bad.pdf"} == {"scored"}
     assert {o.overall_stage for o in pooled.outcomes if o.file != "bad.pdf"} == {"Emerging"}
+
+
+def test_collect__folder_walk__finds_what_rglob_finds_in_the_same_order(tmp_path):
+    root = tmp_path / "inbox"
+    for name in ("f1.xlsx", "a/f2.xlsx", "a/b/f3", ".hid/h.xlsx", "~$lock.xlsx", ".dot", "sp ace/é.xlsx", "A/b.xlsx",
+                 "a.xlsx", "a-b.xlsx"):
+        put(root / Path(name).parent, Path(name).name, b"x")
+    (root / "z").mkdir()
+    (root / "z" / "link to folder").symlink_to(root / "a")
+    (root / "z" / "link to file.xlsx").symlink_to(root / "f1.xlsx")
+    (root / "z" / "broken.xlsx").symlink_to(root / "nowhere")
+    expected = [p.relative_to(root).parts for p in sorted(p for p in root.rglob("*") if p.is_file())]
+    assert batch_module._files_under(root) == expected
+    files, skipped = batch_module.collect([root])
+    assert [shown for _, shown in files] == ["/".join(parts) for parts in expected
+                                             if not parts[0].startswith((".", "~$")) and not parts[-1].startswith(".")]
+    assert [p.location for p in skipped] == [".dot", ".hid/h.xlsx", "~$lock.xlsx"]
 
 
 # --- history ---------------------------------------------------------------------------------------------------
@@ -206,6 +226,44 @@ def test_batch__file_from_an_older_rubric_version_in_the_store__scored_with_it(t
     result = run(tmp_path / "inbox", store, tmp_path)
     assert result.outcomes[0].status == "scored"
     assert store.find(result.outcomes[0].sha256).rubric_hash == old.content_hash
+
+
+# --- reading started before the store (as `matrixgen score` does) ---------------------------------------------------
+
+
+def test_read_paths__started_before_the_store__same_outcomes_as_score_paths(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    for i in range(6):
+        put(inbox, f"a{i}.xlsx", _variant(issued, i))
+    name, data, _ = bad_file("wrong_rubric", issued)
+    put(inbox, name, data)  # made from an older version the store knows, the workers do not
+    store.record_rubric(_rubric_v2())
+    with batch_module.read_paths([inbox], RUBRIC, KEY, tmp_path / "archive", workers=2) as reading:
+        early = batch_module.store_results(reading, store)
+    outcomes = by_file(early)
+    assert outcomes[name].status == "scored"
+    assert store.find(outcomes[name].sha256).rubric_hash == _rubric_v2().content_hash
+    assert {o.status for f, o in outcomes.items() if f != name} == {"scored"}
+
+    with batch_module.read_paths([inbox], RUBRIC, KEY, tmp_path / "archive", workers=2) as reading:
+        again = batch_module.store_results(reading, store)  # everything is stored already: read for nothing
+    assert {o.status for o in again.outcomes} == {"duplicate"}
+    assert counts_in_db(store)["submissions"] == 7
+
+
+def test_read_paths__workers_started__without_loading_sqlalchemy(tmp_path, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "a.xlsx", fill(issued["alpha"], upto("emerging")))
+    code = (
+        "import sys\n"
+        "from matrixgen import cli, batch, summary\n"
+        "from matrixgen.rubric import require_rubric\n"
+        f"reading = batch.read_paths([{str(inbox)!r}], require_rubric(), b'k', {str(tmp_path / 'archive')!r}, workers=2)\n"
+        "print(sorted(m for m in ('sqlalchemy', 'openpyxl') if m in sys.modules))\n"
+        "reading.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 # --- outputs ----------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -95,6 +96,62 @@ def test_read__formula_in_a_response_cell__cached_value_never_used(issued):
     result = read(data)
     assert [(p.code, p.location) for p in result.problems] == [("MG-READ-023", "Assessment!E4")]
     assert labels(result)["EE-1"] is None
+
+
+@pytest.mark.parametrize("inner", [b'><x:f>"Met"</x:f><v>Met</v></c>', b'><f\t/><v>Met</v></c>'])
+def test_read__formula_tag_prefixed_or_spaced__still_found(issued, inner):
+    data = edit_part(fill(issued["alpha"], all_answers()), ASSESSMENT_PART, lambda b: set_cell_xml(b, "E4", inner))
+    assert [(p.code, p.location) for p in read(data).problems] == [("MG-READ-023", "Assessment!E4")]
+
+
+@given(st.lists(st.sampled_from([b"<", b"f", b":", b"x", b" ", b">", b"/", b"\t", b"\x0b", b"_", b"<f", b":f"]),
+                max_size=12).map(b"".join))
+def test_read__formula_tag_search__same_as_the_regex(body):
+    assert read_module._has_formula_tag(body) == bool(read_module.HAS_FORMULA.search(body))
+
+
+@pytest.mark.parametrize("body", [
+    b'<r><p name="a">x<b>y</b>z<!-- c -->w</p>tail<p>q</p>'
+    b'<p xmlns:n="u" n:name="zz" name="k"><![CDATA[<x>]]>&amp;&#65;</p></r>',
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<r>\n <p name="a"> s </p>\n</r>',
+    b'<r/>', b'<r><p name="a"><q><r2>deep</r2></q></p></r>', '<r><p name="\u00e9">\u00fc</p></r>'.encode("utf-16"),
+    b'<r><p name="a">x</p>', b'', b'<r>&undefined;</r>', b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>', b'<r><x:p/></r>',
+])
+def test_read__top_elements__same_as_the_tree_defusedxml_builds(body):
+    def outcome(fn):
+        try:
+            return fn(body)
+        except Exception as exc:  # the same exception type either way
+            return type(exc).__name__
+    tree = outcome(lambda b: [(p.get("name", ""), "".join(p.itertext())) for p in read_module.xml(b)])
+    assert outcome(read_module.top_elements) == tree
+
+
+ZIP_FIELDS = ("filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size", "header_offset")
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(1, 600), st.integers(0, 255)), min_size=1, max_size=4),
+       cut=st.integers(0, 40), extra=st.binary(max_size=30))
+def test_read__zip_directory_read_directly__same_entries_as_zipfile_or_left_to_it(issued, edits, cut, extra):
+    """The fast central-directory reader either agrees with zipfile field for field or steps aside."""
+    data = bytearray(fill(issued["alpha"], all_answers()))
+    for back, value in edits:  # damage near the end, where the directory is
+        data[-back] = value
+    data = bytes(data[:len(data) - cut]) + extra
+    fast = read_module._plain_entries(data)
+    if fast is None:
+        return
+    slow = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    assert [[getattr(e, f) for f in ZIP_FIELDS] + [e.is_dir()] for e in fast] == \
+           [[getattr(e, f) for f in ZIP_FIELDS] + [e.is_dir()] for e in slow]
+
+
+def test_read__zip_from_another_writer__read_through_zipfile(issued):
+    data = fill(issued["alpha"], all_answers())
+    with_comment = zip_parts(parts_of(data))[:-2] + b"\x05\x00hello"  # an archive comment
+    assert read_module._plain_entries(data) is not None and read_module._plain_entries(with_comment) is None
+    assert labels(read(with_comment)) == labels(read(data))
 
 
 # --- found by id and header, wherever they are ----------------------------------------------------------
