@@ -39,6 +39,7 @@ from .errors import Problem, Severity, problem
 from .identity import Identity
 from .roster import Partnership
 from .rubric import Rubric, normalise_answer_text, rubric_from_canonical
+from .score import DimensionScore
 
 SCHEMA_VERSION = 2
 DB_ENV = "MATRIXGEN_DB"
@@ -264,18 +265,8 @@ class AnswerInfo:
     cell: str
 
 
-@dataclass(frozen=True)
-class ScoreInfo:
-    dimension_id: str  # '' = overall
-    stage_id: str | None
-    next_stage_id: str | None
-    next_steps: tuple[str, ...]
-    points: float
-    possible: float
-
-    @property
-    def progress(self) -> float:
-        return self.points / self.possible if self.possible else 0.0
+# A stored score is a DimensionScore; the overall one has dimension id ''.
+ScoreInfo = DimensionScore
 
 
 @dataclass(frozen=True)
