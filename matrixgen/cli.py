@@ -450,6 +450,14 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
     info = require_round(store, round_label)
     rubric = store.rubric(info.rubric_hash) if info.rubric_hash else None
     rnd = mail.Round(round_label, info.due, rubric.title if rubric else mail.Round.title)
+    if kind == "reports":
+        from .report import render_missing_reports
+
+        made = render_missing_reports(store, round_label, data_dir() / "reports", partnership_ids)
+        if made:
+            click.echo(f"Rendered {sum(f.ok for f in made)} report(s) that were missing or out of date "
+                       f"into {data_dir() / 'reports' / round_label}/")
+            echo_problems([p for f in made for p in f.problems])
     planned, wrong = mail.only(mail.plan_from_store(store, kind, round_label), partnership_ids, round_label)
     if wrong:
         echo_problems(wrong)

@@ -969,3 +969,23 @@ def write_stored_reports(store, loaded: StoredReports, out: str | Path, *, portf
         if f.ok and f.partnership_id in loaded.recordable:
             store.record_report(loaded.round, f.partnership_id, f.path, f.sha256)
     return files
+
+
+def render_missing_reports(store, round_label: str, out: str | Path, partnership_ids: Sequence[str] = (),
+                           workers: int | None = None) -> list[ReportFile]:
+    """Render the partnership reports a round still lacks, so that `send reports` has one for
+    every current submission: none recorded, its file gone, or older than the submission."""
+    recorded = store.reports(round_label)
+    wanted = set(partnership_ids)
+    missing = []
+    for s in store.submissions(round_label, current_only=True):
+        pid = s.partnership.partnership_id if s.partnership is not None else None
+        if not pid or (wanted and pid not in wanted):
+            continue
+        have = recorded.get(pid)
+        if have is None or not Path(have.path).exists() or str(have.rendered_at) < str(s.scored_at):
+            missing.append(pid)
+    if not missing:
+        return []
+    loaded = load_reports(store, round_label, missing)
+    return write_stored_reports(store, loaded, out, portfolio=False, workers=workers)

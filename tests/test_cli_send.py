@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from pypdf import PdfReader
 
 from mailserver import SMTP_PASSWORD, SMTP_USER, mail_server, tls_ca  # noqa: F401 (fixtures)
 from matrixgen.cli import main
@@ -25,6 +27,13 @@ ROSTER = HEADER + (
     "CE-LOG,Crossroads Logistics,Central,Logistics,Cat Diaz,cat@example.org\n"
     "NE-HC,Summit City Health Sciences,Northeast,Health care,Hannah Moreau,\n"
 )
+NAMES = {"NE-IT": "Three Rivers Tech Talent Network", "NW-AM": "Calumet Lakeshore Manufacturing"}
+
+
+def s_name(pid: str) -> str:
+    return NAMES[pid]
+
+
 ROSTER_FIXED = ROSTER.replace("Hannah Moreau,\n", "Hannah Moreau,hannah@example.org\n")
 
 
@@ -299,26 +308,23 @@ def test_whole_round__open_generate_send_score_status_remind_report(home, mail_s
     again = run("send", "reminders", "--round", "2026", "-s")
     assert "3 already sent" in again.output and len(server.inbox.received) == 7
 
-    # Reports: `matrixgen report` is not on this branch; record rendered files as it will.
-    s = store(home)
-    for pid in ("NE-IT", "NW-AM"):
-        pdf = home / "reports" / f"{pid}.pdf"
-        pdf.parent.mkdir(exist_ok=True)
-        pdf.write_bytes(b"%PDF-1.7 report for " + pid.encode())
-        s.record_report("2026", pid, pdf, hashlib.sha256(pdf.read_bytes()).hexdigest())
+    made = run("report", "--round", "2026", "-s")
+    assert made.exit_code == 0, made.output
     reports = run("send", "reports", "--round", "2026", "-s")
     assert reports.exit_code == 0 and "reports, round 2026: 2 sent" in reports.output
+    names = {"ann@example.org": "NE-IT", "ben@example.org": "NW-AM"}
     for r in server.inbox.received[7:]:
         [pdf] = list(r.message.iter_attachments())
-        owner = pdf.get_content().rsplit(b" ", 1)[1].decode()
-        assert r.rcpt_tos == [{"NE-IT": "ann@example.org", "NW-AM": "ben@example.org"}[owner]]
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.get_content())).pages)
+        owner = names[r.rcpt_tos[0]]
+        assert s_name(owner) in text and all(s_name(other) not in text for other in names.values() if other != owner)
 
     final = run("status", "--round", "2026")
     assert "2 reports sent" in final.output
     assert final.output.count("failed") == 0
 
 
-def test_send_reports__a_return_without_a_rendered_report__reported_exit_1(home, mail_server, monkeypatch):
+def test_send_reports__a_return_without_a_rendered_report__rendered_now_and_sent(home, mail_server, monkeypatch):
     server = mail_server()
     use_server(monkeypatch, server)
     opened(home, ROSTER_FIXED)
@@ -326,8 +332,14 @@ def test_send_reports__a_return_without_a_rendered_report__reported_exit_1(home,
     returned(home, "NE-IT")
     run("score", "returned", "--round", "2026", "-s")
     result = run("send", "reports", "--round", "2026", "-s")
-    assert result.exit_code == 1 and "[MG-SEND-036]" in result.output
-    assert "reports, round 2026: 1 failed" in result.output  # only NE-IT returned: only it is due a report
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Rendered 1 report(s) that were missing or out of date into ")
+    assert "reports, round 2026: 1 sent" in result.output  # only NE-IT returned: only it is due a report
+    [msg] = server.inbox.received
+    [pdf] = list(msg.message.iter_attachments())
+    assert msg.rcpt_tos == ["ann@example.org"] and pdf.get_content().startswith(b"%PDF-")
+    again = run("send", "reports", "--round", "2026", "-s")
+    assert "Rendered" not in again.output and "1 already sent" in again.output
 
 
 def test_status__no_rounds__says_how_to_start_exit_0(home):
