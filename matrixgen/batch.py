@@ -549,7 +549,7 @@ def _pool(workers: int, context: _Context) -> ProcessPoolExecutor:
 def _isolated(job: tuple[bytes, str, str], context: _Context) -> tuple[Assessed, str]:
     try:
         with _pool(1, context) as pool:
-            return pool.submit(_work, job).result()
+            return pool.submit(_work_chunk, [job]).result()[0]
     except BrokenProcessPool:
         data, name, sha256 = job
         found = problem("MG-READ-003", name, reason="the reader stopped on it")

@@ -703,6 +703,7 @@ def _add_all(conn: Connection, new: Sequence[NewSubmission]) -> list[tuple[int, 
             current[(row.partnership_pk, row.round_label)] = dict(pk=row.pk, file_name=row.file_name,
                                                                    received_at=row.received_at, row=None)
     rows, notes_all, replaced = [], [], []
+    stored_at = now()  # the transaction's time, for every file in it
     for n, pk_partnership in zip(new, owner_pk):
         notes: list[Problem] = []
         is_current, reason = False, "rejected" if n.status == "rejected" else "not identified: no partnership name"
@@ -728,7 +729,7 @@ def _add_all(conn: Connection, new: Sequence[NewSubmission]) -> list[tuple[int, 
         overall = next((sc for sc in n.scores if sc.dimension_id == ""), None)
         r = n.respondent
         row = dict(
-            file_name=n.file_name, sha256=n.sha256, size=n.size, received_at=n.received_at, scored_at=now(),
+            file_name=n.file_name, sha256=n.sha256, size=n.size, received_at=n.received_at, scored_at=stored_at,
             status=n.status, kind=n.kind, identity_source=n.identity_source, verified=n.verified,
             partnership_pk=pk_partnership, round_label=n.round_label, rubric_hash=n.rubric_hash,
             archive_path=n.archive_path, is_current=is_current, current_reason=reason,

@@ -251,6 +251,25 @@ def test_read_paths__started_before_the_store__same_outcomes_as_score_paths(tmp_
     assert counts_in_db(store)["submissions"] == 7
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked (and so patched) on Linux only")
+def test_read_paths__a_file_kills_its_reader__rejected_and_the_rest_scored(tmp_path, store, issued, monkeypatch):
+    inbox = tmp_path / "inbox"
+    for i in range(5):
+        put(inbox, f"a{i}.xlsx", _variant(issued, i))
+    real, parent = batch_module._work, os.getpid()
+
+    def dying(job, context=None):
+        if job[1] == "a2.xlsx" and os.getpid() != parent:
+            os._exit(3)
+        return real(job, context)
+    monkeypatch.setattr(batch_module, "_work", dying)
+    with batch_module.read_paths([inbox], RUBRIC, KEY, tmp_path / "archive", workers=2) as reading:
+        result = batch_module.store_results(reading, store)
+    outcomes = by_file(result)
+    assert (outcomes["a2.xlsx"].status, outcomes["a2.xlsx"].problems[-1].code) == ("rejected", "MG-READ-003")
+    assert {o.status for f, o in outcomes.items() if f != "a2.xlsx"} == {"scored"}
+
+
 def test_read_paths__workers_started__without_loading_sqlalchemy(tmp_path, issued):
     inbox = tmp_path / "inbox"
     put(inbox, "a.xlsx", fill(issued["alpha"], upto("emerging")))
