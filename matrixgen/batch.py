@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 STATUSES = ("scored", "incomplete", "rejected", "duplicate")
 POOL_MIN_FILES = 200  # below this, starting workers costs more than it saves
-CHUNK_FILES = 100  # files per store transaction (each transaction holds whole files only)
+CHUNK_FILES = 250  # files per store transaction (each transaction holds whole files only)
+TAIL_FILES = 64  # the last files of a batch are stored CHUNK_JOBS at a time
 CHUNK_JOBS = 16  # files handed to a worker at a time
 
 
@@ -446,7 +447,7 @@ def store_results(reading: Reading, store: Store, *,
         ), result))
         # Near the end, smaller transactions: what is left to store after the last file is read is
         # time nothing else runs in.
-        if len(pending) >= CHUNK_FILES or (left < CHUNK_FILES and len(pending) >= CHUNK_JOBS):
+        if len(pending) >= CHUNK_FILES or (left < TAIL_FILES and len(pending) >= CHUNK_JOBS):
             flush()
     if pending:
         flush()
