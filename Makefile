@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,postgres]'
+	@# An editable install compiles nothing, and some machines forbid writing bytecode on import.
+	$(BIN)/python -m compileall -q matrixgen
 	@touch $(STAMP)
 
 test: $(STAMP)
