@@ -53,14 +53,16 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def two_rounds(home):
     """2025: both partnerships at Exploring. 2026: NE-IT reaches Emerging with notes, WC-AG
-    leaves three cells blank, SE-HC is on the roster but returns nothing."""
+    leaves two cells blank and types an answer not on the scale, SE-HC is on the roster but
+    returns nothing."""
     store = Store.open(home / "data" / "matrixgen.db")
     returned_round(store, home, "2025", [ALPHA, BETA], {"NE-IT": upto("exploring"), "WC-AG": upto("exploring")})
     alpha = upto("emerging")
     alpha["NC-2"] = ("In progress", "Our convener <b>role</b> is shared with the chamber")
     beta = upto("exploring")
-    for cid in ("SD-1", "GM-1", "SC-1"):
+    for cid in ("SD-1", "GM-1"):
         beta[cid] = ("", "")
+    beta["SC-1"] = ("Mett", "")
     returned_round(store, home, "2026", [ALPHA, BETA, GAMMA], {"NE-IT": alpha, "WC-AG": beta})
     return store
 
@@ -80,11 +82,16 @@ def test_cli_report__newest_round__a_pdf_per_partnership_and_the_portfolio(home,
     alpha = text_of(folder / "report-2026-NE-IT.pdf")
     assert ALPHA.name in alpha and BETA.name not in alpha and GAMMA.name not in alpha
     assert flat("Since round 2025: overall stage Exploring → Emerging (advanced)") in flat(alpha)
-    assert flat("Your note: Our convener <b>role</b> is shared with the chamber") in flat(alpha)
+    assert flat("Evidence: Our convener <b>role</b> is shared with the chamber") in flat(alpha)
     beta = text_of(folder / "report-2026-WC-AG.pdf")
-    assert "3 criteria were unanswered: SD-1, GM-1, SC-1." in beta
+    cells = {a.criterion_id: a.cell for d in two_rounds.results("2026") for a in d.answers
+             if d.info.partnership.partnership_id == "WC-AG"}
+    assert all(re.fullmatch(r"Assessment!E\d+", cells[c]) for c in ("SD-1", "GM-1", "SC-1"))
+    assert flat(f"2 criteria were left blank: SD-1 ({cells['SD-1']}), GM-1 ({cells['GM-1']}).") in flat(beta)
+    assert flat(f"1 answer is not on the scale (Met, In progress, Not yet): SC-1 ({cells['SC-1']}) reads “Mett”.") \
+        in flat(beta)
     portfolio = text_of(folder / "portfolio-2026.pdf")
-    assert "Round 2026: 2 partnerships" in portfolio and GAMMA.name in portfolio
+    assert "Round 2026: 2 of 3 partnerships returned" in portfolio and GAMMA.name in portfolio
 
     recorded = two_rounds.reports("2026")
     assert set(recorded) == {"NE-IT", "WC-AG"}
@@ -166,3 +173,41 @@ def test_load_reports__view_models_match_the_store(two_rounds):
     assert [p.id for p in portfolio.not_returned] == ["SE-HC"]
     assert portfolio.previous_round == "2025" and [r.partnership.id for r in portfolio.advanced] == ["NE-IT"]
     assert loaded.recordable == {"NE-IT", "WC-AG"}
+    beta_sc1 = beta.answers["SC-1"]
+    assert (beta_sc1.label, beta_sc1.raw) == (None, "Mett") and beta_sc1.cell.startswith("Assessment!")
+    assert beta.answers["SD-1"].raw == "" and beta.answers["EE-1"].raw == "Met"
+
+
+def opened_in_order(store: Store, *labels: str) -> None:
+    """Set the rounds' opening times to the order given (the store orders rounds by them)."""
+    from sqlalchemy import update
+
+    from matrixgen.store import rounds
+
+    with store.engine.begin() as conn:
+        for i, label in enumerate(labels):
+            conn.execute(update(rounds).where(rounds.c.label == label).values(created_at=f"20{10 + i}-01-01T00:00:00Z"))
+
+
+def test_load_reports__round_nobody_returned__compared_with_the_latest_round_with_submissions(home, two_rounds):
+    two_rounds.open_round("2025b", [ALPHA, BETA])
+    opened_in_order(two_rounds, "2025", "2025b", "2026")
+    loaded = load_reports(two_rounds)
+    assert loaded.portfolio.previous_round == "2025"
+    assert [r.partnership.id for r in loaded.portfolio.advanced] == ["NE-IT"]
+    assert {r.partnership.id: [h.round for h in r.history] for r in loaded.reports} == {
+        "NE-IT": ["2025"], "WC-AG": ["2025"]}
+
+
+def test_load_reports__one_partnership_skipped_a_round__each_compared_with_its_own_latest(home, two_rounds):
+    # "a-mid" sorts before "2026" by label but was opened between 2025 and 2026: opening order counts.
+    returned_round(two_rounds, home, "a-mid", [ALPHA, BETA], {"WC-AG": upto("emerging")})
+    opened_in_order(two_rounds, "2025", "a-mid", "2026")
+    loaded = load_reports(two_rounds, "2026")
+    alpha, beta = sorted(loaded.reports, key=lambda r: r.partnership.id)
+    assert [h.round for h in alpha.history] == ["2025"]  # NE-IT returned nothing in a-mid
+    assert [h.round for h in beta.history] == ["2025", "a-mid"]
+    assert loaded.portfolio.previous_round == "a-mid"
+    rows = {r.partnership.id: r for r in loaded.portfolio.rows}
+    assert not rows["NE-IT"].has_previous and rows["WC-AG"].previous_stage_id == "emerging"
+    assert [r.partnership.id for r in loaded.portfolio.slipped] == ["WC-AG"]

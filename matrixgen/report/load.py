@@ -15,7 +15,7 @@ from ..rubric import Rubric
 from ..score import Score
 from ..score import score as score_answers
 from .model import Answer, PartnershipReportData, PastRound, PortfolioData, PortfolioRow, natural, peer_counts
-from .render import ReportFile, write_reports
+from .render import ReportFile, ReportFiles, write_reports
 
 
 # --- from the store ---------------------------------------------------------------------------
@@ -37,7 +37,7 @@ class StoredReports:
 
 
 def _stored_answers(detail) -> dict[str, Answer]:
-    return {a.criterion_id: Answer(a.answer, a.evidence) for a in detail.answers}
+    return {a.criterion_id: Answer(a.answer, a.evidence, a.raw, a.cell) for a in detail.answers}
 
 
 def _rescore(rubric: Rubric, given: Mapping[str, Answer]) -> Score:
@@ -147,7 +147,10 @@ def load_reports(store, round_label: str | None = None, partnership_ids: Sequenc
             generated_at=generated_at,
         ))
 
-    previous = earlier[-1] if earlier else None
+    # A round opened but never returned (or not yet) is no baseline: compare with the latest
+    # earlier round that has submissions, as each partnership's report compares with its own.
+    returned = {r.label for r in known_rounds if r.returned}
+    previous = next((r for r in reversed(earlier) if r in returned), None)
     rows = []
     for detail, _, _, result in current:
         before = past_by_pk.get(detail.info.partnership.pk, {}).get(previous) if previous else None
@@ -160,14 +163,15 @@ def load_reports(store, round_label: str | None = None, partnership_ids: Sequenc
                              for p in store.not_returned(label))
     portfolio = PortfolioData(
         main_rubric, label, tuple(rows), previous, not_returned,
-        tuple((_report_id(d.info), x) for d, *_ in current for x in shown(d.problems)), generated_at)
+        tuple((_report_id(d.info), x) for d, *_ in current for x in shown(d.problems)), generated_at,
+        info.roster_size or None)
     recordable = frozenset(_report_id(d.info) for d, *_ in current if d.info.partnership.partnership_id)
     return StoredReports(label, tuple(reports), portfolio, tuple(notes), recordable)
 
 
 def write_stored_reports(store, loaded: StoredReports, out: str | Path, *, portfolio: bool = True,
                          workers: int | None = None,
-                         on_done: Callable[[ReportFile], None] | None = None) -> list[ReportFile]:
+                         on_done: Callable[[ReportFile], None] | None = None) -> ReportFiles:
     """Write the reports ``load_reports`` found and record each partnership PDF in the store
     (``send reports`` attaches the newest one per round and partnership)."""
     files = write_reports(loaded.reports, out, loaded.portfolio if portfolio else None,
@@ -179,7 +183,7 @@ def write_stored_reports(store, loaded: StoredReports, out: str | Path, *, portf
 
 
 def render_missing_reports(store, round_label: str, out: str | Path, partnership_ids: Sequence[str] = (),
-                           workers: int | None = None) -> list[ReportFile]:
+                           workers: int | None = None) -> ReportFiles:
     """Render the partnership reports a round still lacks, so that `send reports` has one for
     every current submission: none recorded, its file gone, or older than the submission."""
     recorded = store.reports(round_label)
@@ -193,6 +197,6 @@ def render_missing_reports(store, round_label: str, out: str | Path, partnership
         if have is None or not Path(have.path).exists() or str(have.rendered_at) < str(s.scored_at):
             missing.append(pid)
     if not missing:
-        return []
+        return ReportFiles()
     loaded = load_reports(store, round_label, missing)
     return write_stored_reports(store, loaded, out, portfolio=False, workers=workers)
