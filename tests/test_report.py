@@ -1,44 +1,25 @@
-"""PDF reports: what a partnership and the state read. Built from the real rubric and scorer."""
+"""PDF reports: what a partnership reads. Built from the real rubric and scorer."""
 
 from __future__ import annotations
 
 import io
-import logging
-import os
-import re
 import shutil
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from jinja2 import StrictUndefined, UndefinedError
 from pypdf import PdfReader
+from weasyprint.formatting_structure import boxes
 
 from matrixgen import report
 from matrixgen.errors import problem
-from matrixgen.report import (
-    TEMPLATES,
-    Answer,
-    AssetError,
-    PartnershipReportData,
-    PastRound,
-    PortfolioData,
-    PortfolioRow,
-    Renderer,
-    TemplateFetcher,
-    peer_counts,
-    write_reports,
-)
+from matrixgen.report import TEMPLATES, Answer, AssetError, PastRound, Renderer, TemplateFetcher, peer_counts
 from matrixgen.roster import Partnership
-from matrixgen.rubric import require_rubric, rubric_from_canonical
+from matrixgen.rubric import rubric_from_canonical
 from matrixgen.score import score
-
-RUBRIC = require_rubric()
-GENERATED = datetime(2026, 3, 9, 15, 30, tzinfo=timezone.utc)
-SHA = "3f7a9c0e1b2d4f6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a"
-ACME = Partnership("acme-mfg", "Acme Valley Manufacturing Alliance", "Region 7", "Advanced Manufacturing",
-                   "Dana Ruiz", "dana@example.org")
-OTHER = Partnership("riverbend-health", "Riverbend Health Careers Collaborative", "Region 2", "Health Care")
+from reportkit import (  # noqa: F401 - weasyprint_warnings and renderer are fixtures
+    LONG_NAME, OTHER, RUBRIC, SHA, answers, figure_alts, flat, make_report, pages_of, past, renderer, scored,
+    text_of, weasyprint_warnings,
+)
 
 HOSTILE = {
     "EE-1": '<img src="file:///etc/passwd">',
@@ -47,65 +28,6 @@ HOSTILE = {
     "OC-2": "url(file:///etc/hostname) {{ rubric.title }} {% if x %}",
     "NC-1": '<svg><image href="file:///etc/passwd"/></svg> &amp; <script>alert(1)</script>',
 }
-
-
-@pytest.fixture(autouse=True)
-def weasyprint_warnings():
-    """Any WeasyPrint warning or error fails the test: it logs problems instead of raising."""
-    records: list[logging.LogRecord] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    handler = Collect(logging.WARNING)
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
-    assert not records, [r.getMessage() for r in records]
-
-
-@pytest.fixture(scope="module")
-def renderer() -> Renderer:
-    return Renderer()
-
-
-def answers(levels: dict[str, str] | None = None, default: str = "Not yet", **evidence: str) -> dict[str, Answer]:
-    """Answer per criterion: ``levels`` maps stage id -> label; ``evidence`` maps id (with _) -> text."""
-    levels = levels or {}
-    out = {}
-    for c in RUBRIC.criteria:
-        out[c.id] = Answer(levels.get(c.stage_id, default), evidence.get(c.id.replace("-", "_"), ""))
-    return out
-
-
-def scored(given: dict[str, Answer]):
-    return score(RUBRIC, {cid: RUBRIC.match_response(a.label) if a.label else None for cid, a in given.items()})
-
-
-def make_report(given: dict[str, Answer] | None = None, *, partnership: Partnership = ACME, round_label: str = "2026",
-                history: tuple[PastRound, ...] = (), peers=None, status: str = "complete", problems=()) -> PartnershipReportData:
-    given = given if given is not None else answers({"exploring": "Met", "emerging": "Met", "operational": "In progress"})
-    return PartnershipReportData(
-        rubric=RUBRIC, partnership=partnership, round=round_label, score=scored(given), answers=given,
-        received_at=datetime(2026, 3, 2, 9, 12, tzinfo=timezone.utc), respondent="Dana Ruiz", sha256=SHA,
-        status=status, problems=tuple(problems), history=history, peers=peers, generated_at=GENERATED,
-    )
-
-
-def past(round_label: str, given: dict[str, Answer]) -> PastRound:
-    return PastRound(round_label, scored(given), given)
-
-
-def text_of(pdf: bytes) -> str:
-    reader = PdfReader(io.BytesIO(pdf))
-    return "\n".join(page.extract_text() for page in reader.pages)
-
-
-def flat(text: str) -> str:
-    """Text with all whitespace removed: extraction breaks lines wherever the layout did."""
-    return re.sub(r"\s+", "", text)
 
 
 # --- the partnership report -------------------------------------------------------------------
@@ -124,11 +46,12 @@ def test_report__partnership__shows_header_stage_progress_and_next_steps(rendere
     # 6 Met + 7 In progress (half) + 4 Not yet = 9.5 of 17 points
     assert data.score.stage_id == "emerging"
     assert "56%" in text and "9.5 of 17 points" in text
-    # Next steps: every Operational criterion, with the partnership's own note
+    # Next steps: every Operational criterion; the partnership's own note is with the full wording
     assert "Next steps" in text
     assert "Employer Driven/Industry Engagement: towards Operational" in text
     assert flat("Is led by industry as demonstrated by private sector members playing leadership roles") in flat(text)
-    assert flat("Your note: Our chair is the plant manager at Acme Forge.") in flat(text)
+    assert flat("◐ In progress · EE-3 · Operational") in flat(text)
+    assert flat("Evidence: Our chair is the plant manager at Acme Forge.") in flat(text)
     # Footer on every page: page x of y, rubric id/version, sha256 prefix, generated-at
     pages = PdfReader(io.BytesIO(renderer.partnership_pdf(data))).pages
     for number, page in enumerate(pages, start=1):
@@ -139,11 +62,11 @@ def test_report__partnership__shows_header_stage_progress_and_next_steps(rendere
         assert "2026-03-09 15:30 UTC" in page_text
 
 
-def test_report__partnership__two_to_four_letter_pages(renderer):
+def test_report__partnership__three_to_five_letter_pages(renderer):
     long_notes = {c.id.replace("-", "_"): "We met monthly with employers and partners. " * 6 for c in RUBRIC.criteria}
     for given in (answers(), answers({"exploring": "Met"}, **long_notes)):
         reader = PdfReader(io.BytesIO(renderer.partnership_pdf(make_report(given))))
-        assert 2 <= len(reader.pages) <= 4
+        assert 3 <= len(reader.pages) <= 5
         box = reader.pages[0].mediabox
         assert (round(float(box.width)), round(float(box.height))) == (612, 792)
 
@@ -163,20 +86,30 @@ def test_report__matrix__every_criterion_with_answer_and_reached_stage(renderer)
     assert flat("Employer Driven/Industry EngagementReached: Emerging") in text
 
 
-def test_report__unanswered_criteria__listed_as_incomplete(renderer):
+def test_report__blank_and_off_scale_answers__each_named_with_its_cell(renderer):
     given = answers({"exploring": "Met"})
-    for cid in ("SD-1", "GM-1", "SC-1"):
-        given[cid] = Answer(None)
-    found = (problem("MG-REPORT-003", "Assessment!D14", message="example"),)
-    text = text_of(renderer.partnership_pdf(make_report(given, status="incomplete", problems=found)))
-    assert "This submission is incomplete" in text
-    assert "3 criteria were unanswered: SD-1, GM-1, SC-1." in text
-    assert flat("1 problem was found in the returned workbook; it is listed at the end") in flat(text)
+    given["SD-1"] = Answer(None, "", "", "Assessment!E14")
+    given["GM-1"] = Answer(None, "", "  ", "Assessment!E19")
+    given["SC-1"] = Answer(None, "", "Mett", "Assessment!E23")
+    found = (problem("MG-READ-022", "Assessment!E23", value="Mett", id="SC-1", choices="Met, In progress, Not yet"),)
+    pdf = renderer.partnership_pdf(make_report(given, status="incomplete", problems=found))
+    text = flat(text_of(pdf))
+    assert "This submission is incomplete" in text_of(pdf)
+    assert flat("2 criteria were left blank: SD-1 (Assessment!E14), GM-1 (Assessment!E19).") in text
+    assert flat("1 answer is not on the scale (Met, In progress, Not yet): SC-1 (Assessment!E23) reads “Mett”.") in text
+    assert flat("? Not on the scale · SC-1") in text and flat("? Unanswered · SD-1") in text
+    assert flat("1 problem was found in the returned workbook; it is listed at the end") in text
     # The list itself closes the report, so page 1 keeps its matrix.
-    last = PdfReader(io.BytesIO(renderer.partnership_pdf(make_report(given, status="incomplete", problems=found))))
-    assert flat("Problems found in the returned workbook Assessment!D14: the PDF renderer reported: example") \
-        in flat(last.pages[-1].extract_text())
-    assert "MG-REPORT-003" in text
+    assert flat("Problems found in the returned workbook Assessment!E23: 'Mett' is not an answer for SC-1") \
+        in flat(pages_of(pdf)[-1])
+
+
+def test_report__only_off_scale_answers__no_blank_sentence(renderer):
+    given = answers({"exploring": "Met"})
+    given["SC-1"] = Answer(None, "", "yes")
+    text = flat(text_of(renderer.partnership_pdf(make_report(given, status="incomplete"))))
+    assert flat("1 answer is not on the scale (Met, In progress, Not yet): SC-1 reads “yes”.") in text
+    assert flat("left blank") not in text
 
 
 def test_report__complete_submission__no_problem_section(renderer):
@@ -250,6 +183,14 @@ def test_report__peers__counts_only_with_own_stage_marked(renderer):
            "(this partnership); Operational 0; Sustainable 0." in figure_alts(pdf)
 
 
+def test_report__peers__on_the_page_of_progress_since_last_round(renderer):
+    counts = {None: 2, "exploring": 3, "emerging": 4, "operational": 1, "sustainable": 0}
+    for history in ((), (past("2025", answers({"exploring": "Met"})),)):
+        pages = pages_of(renderer.partnership_pdf(make_report(history=history, peers=counts)))
+        page = next(p for p in pages if "Among peers" in p)
+        assert "Progress since last round" in page and "Next steps" in page
+
+
 def test_report__partnership__contains_nothing_of_another_partnership(renderer):
     mine = make_report(answers({"exploring": "Met"}, EE_1="Acme's own note"), peers={None: 2, "exploring": 4, "emerging": 1})
     theirs = make_report(answers({"exploring": "Met"}, EE_1="Riverbend's confidential note"), partnership=OTHER)
@@ -260,6 +201,90 @@ def test_report__partnership__contains_nothing_of_another_partnership(renderer):
         assert secret not in text
         assert secret.encode() not in pdf
     assert OTHER.name in text_of(renderer.partnership_pdf(theirs))
+
+
+
+
+# --- the whole wording and tidy pages ---------------------------------------------------------
+
+
+def test_report__full_wording__every_criterion_with_answer_and_evidence(renderer):
+    notes = {c.id.replace("-", "_"): f"Note for {c.id}: minutes on file." for c in RUBRIC.criteria[::2]}
+    given = answers({"exploring": "Met", "emerging": "In progress"}, **notes)
+    given["SV-2"] = Answer(None, "", "", "Assessment!E20")
+    text = flat(text_of(renderer.partnership_pdf(make_report(given))))
+    appendix = text[text.index(flat("The rubric in full")):]
+    for c in RUBRIC.criteria:
+        answer = given[c.id].label or "Unanswered"
+        symbol = report.SYMBOLS[report.answer_kind(RUBRIC.match_response(answer) if given[c.id].label else None)]
+        line = flat(f"{symbol} {answer} · {c.id} · {RUBRIC.stage(c.stage_id).label} {c.text}")
+        assert line in appendix, c.id
+        if given[c.id].evidence:
+            assert flat(f"{c.text} Evidence: Note for {c.id}: minutes on file.") in appendix
+    assert len(RUBRIC.criteria[-1].text) > report.MATRIX_TEXT  # the matrix alone would not show it whole
+
+
+def test_report__evidence_line_breaks__kept(renderer):
+    given = answers({"exploring": "Met"}, EE_1="First line\nSecond line\n\nAfter a blank line")
+    pages = pages_of(renderer.partnership_pdf(make_report(given)))
+    appendix = "\n".join(pages)[("\n".join(pages)).index("The rubric in full"):]
+    lines = [line.strip() for line in appendix.splitlines()]
+    assert "Evidence: First line" in lines and "Second line" in lines and "After a blank line" in lines
+
+
+def text_lines(box) -> list[float]:
+    """The distinct baselines (y) of the text inside a laid-out box."""
+    found = set()
+    stack = [box]
+    while stack:
+        b = stack.pop()
+        if isinstance(b, boxes.TextBox) and b.text.strip():
+            found.add(round(b.position_y, 1))
+        stack.extend(getattr(b, "children", ()))
+    return sorted(found)
+
+
+def test_report__running_header__one_line_with_a_long_name_shortened(renderer):
+    data = make_report(partnership=Partnership("long", LONG_NAME, "Region 11", "Logistics"))
+    context = report.partnership_context(data)
+    assert context["running"]["right"].endswith("…") and LONG_NAME.startswith(context["running"]["right"][:-1])
+    document = renderer.document("partnership", context)
+    assert len(document.pages) >= 2
+    for page in document.pages[1:]:
+        header = next(b for b in page._page_box.children
+                      if isinstance(b, boxes.MarginBox) and b.at_keyword == "@top-left")
+        assert len(text_lines(header)) == 1
+    assert context["running"]["right"] in pages_of(renderer.partnership_pdf(data))[1]
+
+
+def test_report__long_respondent__wraps_top_aligned_with_its_neighbours(renderer):
+    who = "Dr. Maria-Alejandra Fernández-Whitcombe, Executive Director of Workforce Strategy and Partnerships"
+    document = renderer.document("partnership", report.partnership_context(make_report(respondent=who)))
+    def under(box, found: bool):
+        found = found or (isinstance(box, boxes.TableBox) and box.element.get("class") == "facts")
+        if found and isinstance(box, boxes.TableCellBox) and box.element_tag == "td":
+            yield box
+        for child in getattr(box, "children", ()):
+            yield from under(child, found)
+
+    cells = list(under(document.pages[0]._page_box, False))
+    firsts = {round(text_lines(c)[0], 1) for c in cells}
+    assert len(cells) == 5 and len(firsts) == 1  # every value starts on the same line
+    assert max(len(text_lines(c)) for c in cells) in (2, 3)  # the respondent wraps, but not to 4 lines
+
+
+def test_report__matrix__on_page_one_with_the_longest_name_and_an_incomplete_submission(renderer):
+    given = answers({"exploring": "Met"})
+    for cid in ("SD-1", "GM-1"):
+        given[cid] = Answer(None, "", "", "Assessment!E14")
+    given["SC-1"] = Answer(None, "", "Mostly", "Assessment!E23")
+    found = [problem("MG-READ-021", "Assessment!E14", id="SD-1", choices="Met, In progress, Not yet")] * 4
+    data = make_report(given, partnership=Partnership("long", LONG_NAME, "Region 11", "Logistics"),
+                       respondent="Dr. Maria-Alejandra Fernández-Whitcombe, Executive Director of Workforce Strategy",
+                       status="incomplete", problems=found)
+    first = flat(pages_of(renderer.partnership_pdf(data))[0])
+    last_row = RUBRIC.dimensions[-1]
+    assert flat(last_row.label) in first and flat(f"· {RUBRIC.cells(last_row.id, 'sustainable')[0].id}") in first
 
 
 # --- safety -----------------------------------------------------------------------------------
@@ -314,11 +339,11 @@ def test_fetcher__templates_and_data_urls__served():
 def test_renderer__missing_own_asset__fails_loudly(tmp_path):
     copy = tmp_path / "templates"
     shutil.copytree(TEMPLATES, copy)
-    (copy / "fonts" / "LiberationSans-Bold.ttf").unlink()
+    (copy / "fonts" / "ReportSans-Bold.ttf").unlink()
     with pytest.raises(AssetError) as caught:
         Renderer(copy)
     assert caught.value.problem.code == "MG-REPORT-005"
-    assert "fonts/LiberationSans-Bold.ttf" in caught.value.problem.message
+    assert "fonts/ReportSans-Bold.ttf" in caught.value.problem.message
 
 
 def test_renderer__jinja__autoescape_and_strict_undefined(renderer):
@@ -328,174 +353,6 @@ def test_renderer__jinja__autoescape_and_strict_undefined(renderer):
     del context["since"]
     with pytest.raises(UndefinedError):
         renderer.html("partnership", context)
-
-
-# --- accessibility ----------------------------------------------------------------------------
-
-
-def structure(pdf: bytes):
-    reader = PdfReader(io.BytesIO(pdf))
-    root = reader.trailer["/Root"]
-    found: list[tuple[str, object]] = []
-
-    def walk(node) -> None:
-        node = node.get_object()
-        if isinstance(node, dict) and "/S" in node:
-            found.append((node["/S"], node))
-        kids = node.get("/K") if isinstance(node, dict) else None
-        if kids is None:
-            return
-        for kid in kids if isinstance(kids, list) else [kids]:
-            kid = kid.get_object()
-            if isinstance(kid, dict):
-                walk(kid)
-
-    walk(root["/StructTreeRoot"])
-    return reader, root, found
-
-
-def figure_alts(pdf: bytes) -> list[str]:
-    return [str(node["/Alt"]) for tag, node in structure(pdf)[2] if tag == "/Figure" and "/Alt" in node]
-
-
-def test_report__accessibility__title_lang_tagged_headings_tables_alt(renderer):
-    history = (past("2025", answers({"exploring": "Met"})),)
-    pdf = renderer.partnership_pdf(make_report(history=history, peers={None: 2, "exploring": 3, "emerging": 1}))
-    reader, root, found = structure(pdf)
-    assert reader.metadata.title == f"{RUBRIC.title}: {ACME.name}, round 2026"
-    assert root["/Lang"] == "en"
-    assert root["/MarkInfo"]["/Marked"] == True  # noqa: E712 - a pypdf BooleanObject
-    assert root["/ViewerPreferences"]["/DisplayDocTitle"] == True  # noqa: E712
-    assert b"pdfuaid:part" in root["/Metadata"].get_object().get_data()
-
-    tags = [tag for tag, _ in found]
-    headings = [int(t[2]) for t in tags if re.fullmatch(r"/H[1-6]", t)]
-    assert headings[0] == 1 and headings.count(1) == 1
-    assert all(b - a <= 1 for a, b in zip(headings, headings[1:]))  # no skipped levels
-    assert tags.count("/Table") >= 3 and "/TH" in tags and "/TD" in tags
-    alts = figure_alts(pdf)
-    assert len(alts) == tags.count("/Figure") == 2  # progress chart and peers chart, both described
-    assert all(alt.endswith(".") for alt in alts)
-
-
-def test_report__fonts__only_shipped_fonts_embedded(renderer):
-    pdf = renderer.partnership_pdf(make_report(answers({"exploring": "Met"}, EE_1="naïve café – “quoted” ½")))
-    reader = PdfReader(io.BytesIO(pdf))
-    names = set()
-    for page in reader.pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
-            names.add(str(font["/BaseFont"]).split("+", 1)[1])
-            descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
-            assert "/FontFile2" in descriptor  # embedded
-    assert names == {"Report-Sans", "Report-Sans-Bold", "Report-Symbols"}
-
-
-# --- the portfolio ----------------------------------------------------------------------------
-
-
-def portfolio_data(n: int = 12, roster: bool = True) -> PortfolioData:
-    levels = [{}, {"exploring": "Met"}, {"exploring": "Met", "emerging": "Met"},
-              {"exploring": "Met", "emerging": "Met", "operational": "Met"}]
-    regions, sectors = ("North", "South", "East"), ("Health Care", "Logistics")
-    rows, found = [], []
-    for i in range(n):
-        p = Partnership(f"p{i:02d}", f"Partnership {chr(65 + i)}", regions[i % 3], sectors[i % 2])
-        now = scored(answers(levels[i % 4]))
-        before = scored(answers(levels[(i + 1) % 4])) if i % 3 else None
-        status = "incomplete" if i == 5 else "complete"
-        if status != "complete":
-            found += [(p.id, problem("MG-REPORT-003", "Assessment!D9", message="x"))] * 2
-        rows.append(PortfolioRow(p, now.stage_id, now.progress, status, 2 if i == 5 else 0,
-                                 before.stage_id if before else None, before.progress if before else None))
-    missing = (Partnership("late", "Latecomer Partnership", "North"),) if roster else None
-    return PortfolioData(RUBRIC, "2026", tuple(rows), "2025", missing, tuple(found), GENERATED)
-
-
-def test_portfolio__counts_equal_input(renderer):
-    data = portfolio_data(12)
-    assert data.counts_by_stage == {None: 3, "exploring": 3, "emerging": 3, "operational": 3, "sustainable": 0}
-    assert sum(sum(c.values()) for c in data.counts_by("region").values()) == 12
-    assert {k: sum(v.values()) for k, v in data.counts_by("sector").items()} == {"Health Care": 6, "Logistics": 6}
-    # rows with a previous round: i % 3 != 0; the stage there is one level up, except 3 -> 0
-    assert {r.partnership.id for r in data.advanced} == {"p11", "p07"}
-    assert len(data.slipped) == 6
-
-    text = text_of(renderer.portfolio_pdf(data))
-    assert "Round 2026: 12 partnerships" in text
-    for row in data.rows:
-        assert row.partnership.name in text
-    assert flat("Not yet at a stage 3 25%") in flat(text)
-    assert flat("Operational 3 25%") in flat(text) and flat("Sustainable 0 0%") in flat(text)
-    assert "Latecomer Partnership" in text
-    assert "MG-REPORT-003" in text
-    assert flat("incomplete (2 problems)") in flat(text)
-
-
-def test_portfolio__landscape_pages_and_no_roster_note(renderer):
-    pdf = renderer.portfolio_pdf(portfolio_data(6, roster=False))
-    reader = PdfReader(io.BytesIO(pdf))
-    box = reader.pages[0].mediabox
-    assert (round(float(box.width)), round(float(box.height))) == (792, 612)
-    assert "roster of this round is not known" in text_of(pdf)
-
-
-# --- writing many reports ---------------------------------------------------------------------
-
-
-def test_write_reports__files_per_partnership_and_portfolio(tmp_path, renderer):
-    reports = [make_report(), make_report(partnership=OTHER)]
-    results = write_reports(reports, tmp_path, portfolio_data(4), workers=1, renderer=renderer)
-    assert [r.ok for r in results] == [True, True, True]
-    assert [r.path.relative_to(tmp_path).as_posix() for r in results] == [
-        "2026/report-2026-acme-mfg.pdf", "2026/report-2026-riverbend-health.pdf", "2026/portfolio-2026.pdf"]
-    assert [r.partnership_id for r in results] == ["acme-mfg", "riverbend-health", None]
-    assert all(r.path.read_bytes().startswith(b"%PDF-1.7") and not r.problems for r in results)
-    assert not list(tmp_path.rglob("*.part"))
-
-
-def test_write_reports__one_failure__others_still_written(tmp_path, renderer):
-    broken = make_report(partnership=Partnership("broken", "Broken Partnership"))
-    object.__setattr__(broken, "score", None)  # not a score: rendering fails
-    bad_round = make_report(partnership=OTHER, round_label="../../etc")
-    results = write_reports([make_report(), broken, bad_round], tmp_path, workers=1, renderer=renderer)
-    assert [r.ok for r in results] == [True, False, False]
-    assert results[1].problems[0].code == "MG-REPORT-002"
-    assert results[2].problems[0].code == "MG-REPORT-001"
-    assert results[0].path.exists() and not results[1].path.exists()
-    assert sorted(p.name for p in tmp_path.rglob("*.pdf")) == ["report-2026-acme-mfg.pdf"]
-
-
-def test_write_reports__process_pool__same_files(tmp_path):
-    reports = [make_report(partnership=Partnership(f"p{i}", f"Partnership {i}", "North", "IT")) for i in range(8)]
-    done = []
-    results = write_reports(reports, tmp_path, workers=2, on_done=done.append)
-    assert all(r.ok and not r.problems for r in results)
-    assert sorted(r.path.name for r in done) == sorted(f"report-2026-p{i}.pdf" for i in range(8))
-    assert "Partnership 3" in text_of((tmp_path / "2026" / "report-2026-p3.pdf").read_bytes())
-
-
-class DiesOnce(Partnership):
-    """A partnership whose first render kills the worker process, as a crash in C code would."""
-
-    marker: str = ""
-
-    def __getattribute__(self, name):
-        if name == "name" and not os.path.exists(object.__getattribute__(self, "marker")):
-            Path(object.__getattribute__(self, "marker")).touch()
-            os._exit(3)
-        return object.__getattribute__(self, name)
-
-
-def test_write_reports__worker_dies__unfinished_reports_retried(tmp_path):
-    killer = DiesOnce("killer", "Killer Partnership")
-    object.__setattr__(killer, "marker", str(tmp_path / "died"))
-    reports = [make_report(partnership=Partnership(f"p{i}", f"Partnership {i}")) for i in range(7)]
-    reports.insert(2, make_report(partnership=killer))
-    results = write_reports(reports, tmp_path / "out", workers=2)
-    assert (tmp_path / "died").exists()
-    assert all(r.ok for r in results), [r.problems for r in results if not r.ok]
-    assert len(list((tmp_path / "out" / "2026").glob("*.pdf"))) == 8
 
 
 # --- helpers ----------------------------------------------------------------------------------

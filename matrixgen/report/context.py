@@ -11,7 +11,14 @@ from .model import (
     _label, _legend, _response, _stage_index, abbreviate, answer_kind, format_day, format_moment, natural, percent,
 )
 
-MATRIX_TEXT = 72  # characters of criterion text in a matrix cell; the full text is in the rubric
+MATRIX_TEXT = 52  # characters of criterion text in a matrix cell; the full text is in "The rubric in full"
+RUNNING_NAME = 70  # characters of a partnership name in the running header, which must stay one line
+
+
+def _answer_text(response, answer: Answer | None) -> str:
+    if response is not None:
+        return response.label
+    return "Not on the scale" if answer is not None and answer.raw.strip() else "Unanswered"
 
 
 def _progress_chart(points: Sequence[tuple[str, float]]) -> dict:
@@ -67,7 +74,9 @@ def partnership_context(data: PartnershipReportData) -> dict:
     """Everything the partnership template shows, computed here so the template stays simple."""
     rubric, score = data.rubric, data.score
     responses = {c.id: _response(rubric, data.answers.get(c.id)) for c in rubric.criteria}
-    evidence = {c.id: (data.answers.get(c.id) or Answer()).evidence.strip() for c in rubric.criteria}
+    given = {c.id: data.answers.get(c.id) or Answer() for c in rubric.criteria}
+    evidence = {c.id: given[c.id].evidence.strip() for c in rubric.criteria}
+    said = {c.id: _answer_text(responses[c.id], given[c.id]) for c in rubric.criteria}
 
     current = _stage_index(rubric, score.stage_id)
     ladder = [
@@ -86,7 +95,7 @@ def partnership_context(data: PartnershipReportData) -> dict:
                     "text": abbreviate(c.text, MATRIX_TEXT),
                     "kind": answer_kind(responses[c.id]),
                     "symbol": SYMBOLS[answer_kind(responses[c.id])],
-                    "answer": responses[c.id].label if responses[c.id] else "Unanswered",
+                    "answer": said[c.id],
                 }
                 for c in rubric.cells(dim.id, stage.id)
             ]
@@ -106,23 +115,36 @@ def partnership_context(data: PartnershipReportData) -> dict:
                 {
                     "id": c.id,
                     "text": c.text,
-                    "answer": responses[c.id].label if responses[c.id] else "Unanswered",
+                    "answer": said[c.id],
                     "kind": answer_kind(responses[c.id]),
-                    "evidence": evidence[c.id],
                 }
                 for c in criteria if c is not None
             ],
         })
 
-    evidence_rows = [
-        {
-            "id": c.id,
-            "answer": responses[c.id].label if responses[c.id] else "Unanswered",
-            "symbol": SYMBOLS[answer_kind(responses[c.id])],
-            "evidence": evidence[c.id],
-        }
-        for c in rubric.criteria if evidence[c.id]
-    ]
+    wording = []
+    for dim in rubric.dimensions:
+        criteria = [c for stage in rubric.stages for c in rubric.cells(dim.id, stage.id)]
+        wording.append({
+            "label": dim.label,
+            "reached": stage_label(rubric, score.dimension(dim.id).stage_id) if score.dimension(dim.id).stage_id else None,
+            "criteria": [
+                {
+                    "id": c.id,
+                    "stage": stage_label(rubric, c.stage_id),
+                    "text": c.text,
+                    "kind": answer_kind(responses[c.id]),
+                    "symbol": SYMBOLS[answer_kind(responses[c.id])],
+                    "answer": said[c.id],
+                    "evidence": evidence[c.id].splitlines(),
+                }
+                for c in criteria
+            ],
+        })
+    # Blank and off the scale are different mistakes with different fixes: say which, and where.
+    missing = [(cid, given.get(cid) or Answer()) for cid in score.unanswered]
+    blank = [{"id": cid, "cell": a.cell} for cid, a in missing if not a.raw.strip()]
+    off_scale = [{"id": cid, "cell": a.cell, "raw": a.raw.strip()} for cid, a in missing if a.raw.strip()]
     no_evidence = [c.id for c in rubric.criteria if not evidence[c.id]]
 
     since = None
@@ -185,12 +207,29 @@ def partnership_context(data: PartnershipReportData) -> dict:
         "matrix": matrix,
         "since": since,
         "next_steps": next_steps,
-        "evidence": evidence_rows,
+        "wording": wording,
+        "criteria_count": len(rubric.criteria),
         "no_evidence": no_evidence,
+        "blank": blank,
+        "off_scale": off_scale,
+        "scale": ", ".join(r.label for r in rubric.responses),
+        "running": {"left": f"{rubric.title} · Self-assessment report", "right": abbreviate(p.name, RUNNING_NAME)},
         "peers": peers,
-        "unanswered": list(score.unanswered),
         "problems": [{"code": x.code, "location": x.location, "message": x.message} for x in data.problems],
     }
+
+
+def _headline(data: PortfolioData) -> str:
+    """How many were asked and how many answered: a count of returns alone hides who did not."""
+    total = len(data.rows)
+    if data.roster_size is None or data.not_returned is None:
+        return f"Round {data.round}: {total} {'partnership' if total == 1 else 'partnerships'} returned"
+    on_roster = data.roster_size
+    returned = on_roster - len(data.not_returned)
+    line = f"Round {data.round}: {returned} of {on_roster} {'partnership' if on_roster == 1 else 'partnerships'} returned"
+    if total > returned:
+        line += f", and {total - returned} not on the roster"
+    return line
 
 
 def portfolio_context(data: PortfolioData) -> dict:
@@ -250,6 +289,9 @@ def portfolio_context(data: PortfolioData) -> dict:
     incomplete = [r for r in table if r["status"] != "complete"]
     total = len(data.rows)
     return {
+        "headline": _headline(data),
+        "on_roster": data.roster_size,
+        "running": {"left": f"{rubric.title} · Portfolio report", "right": f"Round {data.round}"},
         "title": f"{rubric.title}: portfolio, round {data.round}",
         "rubric": {"id": rubric.id, "title": rubric.title, "version": rubric.version},
         "round": data.round,

@@ -27,8 +27,10 @@ NOT_YET = "Not yet at a stage"
 class Answer:
     """One criterion as the partnership answered it."""
 
-    label: str | None = None  # the response label on the rubric's scale; None = unanswered
+    label: str | None = None  # the response label on the rubric's scale; None = blank or not on the scale
     evidence: str = ""
+    raw: str = ""  # as typed: empty when blank, the typed text when it is not on the scale
+    cell: str = ""  # where it was typed, e.g. Assessment!E12 ('' when not known)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class PortfolioData:
     not_returned: tuple[Partnership, ...] | None = None  # None = the round's roster is not known
     problems: tuple[tuple[str, Problem], ...] = ()  # (partnership id, problem)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    roster_size: int | None = None  # partnerships on the round's roster; None = not known
 
     def stage_index(self, stage_id: str | None) -> int:
         return _stage_index(self.rubric, stage_id)
