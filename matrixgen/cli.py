@@ -457,7 +457,7 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
         if made:
             click.echo(f"Rendered {sum(f.ok for f in made)} report(s) that were missing or out of date "
                        f"into {data_dir() / 'reports' / round_label}/")
-            echo_problems([p for f in made for p in f.problems])
+            echo_problems([*(p for f in made for p in f.problems), *made.notes])
     planned, wrong = mail.only(mail.plan_from_store(store, kind, round_label), partnership_ids, round_label)
     if wrong:
         echo_problems(wrong)
@@ -520,6 +520,7 @@ def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None
         files = write_stored_reports(store, loaded, out_dir, portfolio=portfolio, on_done=lambda _f: bar.update(1))
     for f in files:
         echo_problems(f.problems)
+    echo_problems(files.notes)  # once per run, not per report
     failed = [f for f in files if not f.ok]
     written = len(files) - len(failed)
     click.echo(f"Round {loaded.round}: wrote {written} of {len(files)} report(s) to {Path(out_dir) / loaded.round}"

@@ -171,6 +171,8 @@ _define("MG-REPORT-007", E, "no round {value!r} in the store; known rounds: {kno
 _define("MG-REPORT-008", E, "partnership {value!r} has no current submission in round {round}; check the id (known ids: {known})")
 _define("MG-REPORT-009", E, "there are no submissions to report on{where}; score some returned workbooks first")
 _define("MG-REPORT-010", W, "this submission has no stored rubric version or partnership, so it has no report; score the file again")
+_define("MG-REPORT-011", N, "fonts were subset with fontTools because HarfBuzz's subsetter is not installed: the PDFs are the same, each took about {extra} s more CPU; install libharfbuzz-subset0 (Debian, Ubuntu) to make reports faster")
+_define("MG-REPORT-012", E, "partnership id {value!r} cannot be used in a file name; use letters, digits, '.', '_' and '-'")
 
 # --- send --------------------------------------------------------------------------------------
 # settings (matrixgen.toml [mail] or MATRIXGEN_* environment variables)

@@ -14,15 +14,16 @@ from .model import (
     answer_kind, format_day, format_moment, natural, peer_counts, percent,
 )
 from .render import (
-    PDF_OPTIONS, ROUND_RE, STYLESHEETS, TEMPLATES, AssetError, Renderer, ReportFile, TemplateFetcher,
-    default_renderer, file_url, render_partnership_pdf, render_portfolio_pdf, report_path, write_reports,
+    PDF_OPTIONS, STYLESHEETS, TEMPLATES, AssetError, Renderer, ReportFile, ReportFiles, TemplateFetcher,
+    default_renderer, file_url, is_subset_fallback, render_partnership_pdf, render_portfolio_pdf, report_path,
+    write_reports,
 )
 
 __all__ = [
-    "MATRIX_TEXT", "NOT_YET", "PDF_OPTIONS", "PEERS_MIN", "ROUND_RE", "STYLESHEETS", "SYMBOLS", "TEMPLATES",
+    "MATRIX_TEXT", "NOT_YET", "PDF_OPTIONS", "PEERS_MIN", "STYLESHEETS", "SYMBOLS", "TEMPLATES",
     "Answer", "AssetError", "PartnershipReportData", "PastRound", "PortfolioData", "PortfolioRow", "Renderer",
-    "ReportFile", "StoredReports", "TemplateFetcher", "abbreviate", "answer_kind", "default_renderer", "file_url",
-    "format_day", "format_moment", "load_reports", "natural", "partnership_context", "peer_counts", "percent",
+    "ReportFile", "ReportFiles", "StoredReports", "TemplateFetcher", "abbreviate", "answer_kind", "default_renderer", "file_url",
+    "format_day", "format_moment", "is_subset_fallback", "load_reports", "natural", "partnership_context", "peer_counts", "percent",
     "portfolio_context", "render_missing_reports", "render_partnership_pdf", "render_portfolio_pdf",
     "report_path", "write_reports", "write_stored_reports",
 ]

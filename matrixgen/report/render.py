@@ -21,7 +21,6 @@ import hashlib
 import logging
 import mimetypes
 import os
-import re
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -36,14 +35,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 # WeasyPrint 68+ (pinned in pyproject): a fetcher class; FatalURLFetchingError stops the render.
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from .. import files
 from ..errors import Problem, problem
 from .context import partnership_context, portfolio_context
 from .model import PartnershipReportData, PortfolioData
+from .tagging import artifact_orphans
 
 # The package is one level below matrixgen/, where the templates symlink lives.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-ROUND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-ROUND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 # Each stylesheet is parsed once per Renderer. Fonts / Variables / Page rules / Style.
 STYLESHEETS = {
     "partnership": ("fonts.css", "variables.css", "page.css", "report.css"),
@@ -150,11 +149,16 @@ class Renderer:
     def html(self, kind: str, context: dict) -> str:
         return self.env.get_template(f"{kind}.html").render(context)
 
-    def pdf(self, kind: str, context: dict) -> bytes:
+    def document(self, kind: str, context: dict):
+        """The laid-out ``weasyprint.Document``: its pages and boxes, before any PDF is made."""
         from weasyprint import HTML
 
-        document = HTML(string=self.html(kind, context), base_url=self.base_url, url_fetcher=self.fetcher)
-        return document.write_pdf(stylesheets=self.stylesheets[kind], font_config=self.font_config, **PDF_OPTIONS)
+        html = HTML(string=self.html(kind, context), base_url=self.base_url, url_fetcher=self.fetcher)
+        return html.render(stylesheets=self.stylesheets[kind], font_config=self.font_config, **PDF_OPTIONS)
+
+    def pdf(self, kind: str, context: dict) -> bytes:
+        pdf = self.document(kind, context).write_pdf(**PDF_OPTIONS)
+        return artifact_orphans(pdf)  # until WeasyPrint marks page-margin content as artifacts
 
     def partnership_pdf(self, data: PartnershipReportData) -> bytes:
         return self.pdf("partnership", partnership_context(data))
@@ -192,12 +196,37 @@ class ReportFile:
     partnership_id: str | None = None  # None for the portfolio report
     seconds: float = 0.0
     sha256: str = ""  # of the PDF written
+    subset_fallback: bool = False  # fonts were subset with fontTools: HarfBuzz's subsetter is missing
+
+
+class ReportFiles(list):
+    """The ``ReportFile`` of each report, in input order, and what to tell the user once."""
+
+    @property
+    def notes(self) -> tuple[Problem, ...]:
+        """One note for the whole run, however many reports (in however many worker processes)
+        met the missing subsetter; it says nothing is wrong with the PDFs."""
+        if any(f.subset_fallback for f in self):
+            return (problem("MG-REPORT-011", "", extra=SUBSET_FALLBACK_COST),)
+        return ()
+
+
+# WeasyPrint subsets fonts with fontTools when libharfbuzz-subset0 is missing, and says so with a
+# warning per font per report. The PDF is the same; only making it is slower.
+SUBSET_FALLBACK = "Using fontTools instead of HarfBuzz-Subset"
+SUBSET_FALLBACK_COST = "0.02"  # s of CPU per report with the shipped fonts (README: How fast)
+
+
+def is_subset_fallback(message: str) -> bool:
+    return message.startswith(SUBSET_FALLBACK)
 
 
 def report_path(out: Path, round_label: str, partnership_id: str | None) -> Path:
-    """``<out>/<round>/report-<round>-<id>.pdf``, or ``portfolio-<round>.pdf`` beside them."""
+    """``<out>/<round>/report-<round>-<id>.pdf``, or ``portfolio-<round>.pdf`` beside them.
+
+    Raises ``files.UnsafePath`` for a label or id that would leave its folder."""
     name = f"portfolio-{round_label}.pdf" if partnership_id is None else f"report-{round_label}-{partnership_id}.pdf"
-    return Path(out) / round_label / name
+    return files.inside(out, round_label, name)
 
 
 class _WarningCollector(logging.Handler):
@@ -233,16 +262,16 @@ def _write_one(renderer: Renderer, job: PartnershipReportData | PortfolioData, p
     except Exception as exc:  # one broken report must not stop the others
         found = problem("MG-REPORT-002", where, reason=f"{type(exc).__name__}: {exc}")
         return ReportFile(path, False, (found,), pid, time.perf_counter() - started)
-    problems = tuple(problem("MG-REPORT-003", where, message=m) for m in warnings)
+    fallback = any(is_subset_fallback(m) for m in warnings)
+    problems = tuple(problem("MG-REPORT-003", where, message=m) for m in warnings if not is_subset_fallback(m))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        partial.write_bytes(pdf)
-        os.replace(partial, path)  # a crash never leaves a half-written PDF under the real name
+        # Private (0600 in 0700 folders) and atomic: a crash never leaves a half-written PDF.
+        files.write_private(path, pdf)
     except OSError as exc:
         found = problem("MG-REPORT-004", str(path), reason=exc.strerror or str(exc))
-        return ReportFile(path, False, (*problems, found), pid, time.perf_counter() - started)
-    return ReportFile(path, True, problems, pid, time.perf_counter() - started, hashlib.sha256(pdf).hexdigest())
+        return ReportFile(path, False, (*problems, found), pid, time.perf_counter() - started, "", fallback)
+    return ReportFile(path, True, problems, pid, time.perf_counter() - started, hashlib.sha256(pdf).hexdigest(),
+                      fallback)
 
 
 _worker: Renderer | None = None
@@ -276,10 +305,10 @@ def write_reports(
     workers: int | None = None,
     renderer: Renderer | None = None,
     on_done: Callable[[ReportFile], None] | None = None,
-) -> list[ReportFile]:
+) -> ReportFiles:
     """Write one PDF per partnership and the portfolio report under ``<out>/<round>/``.
 
-    Returns a ReportFile per file, in input order (portfolio last). A report that fails is
+    Returns a ReportFile per file, in input order (portfolio last), and ``notes`` for the run. A report that fails is
     reported, not raised: the others are still written. Batches larger than a few reports go
     to a pool of ``workers`` processes (default: one per core), each with its own Renderer.
     """
@@ -288,12 +317,22 @@ def write_reports(
     results: dict[int, ReportFile] = {}
     for data in [*reports, *([portfolio] if portfolio is not None else [])]:
         pid = _pid(data)
-        if not ROUND_RE.match(data.round):
-            bad = Path(out) / "invalid-round"
-            results[len(jobs)] = ReportFile(bad, False, (problem("MG-REPORT-001", "", value=data.round),), pid)
+        refused = None
+        if not files.valid_label(data.round):
+            refused = problem("MG-REPORT-001", "", value=data.round)
+        elif pid is not None and not files.valid_label(pid):
+            refused = problem("MG-REPORT-012", "", value=pid)
+        else:
+            try:
+                path = report_path(out, data.round, pid)
+            except files.UnsafePath:
+                refused = problem("MG-REPORT-001", "", value=data.round)
+        if refused is not None:
+            bad = out / "refused"
+            results[len(jobs)] = ReportFile(bad, False, (refused,), pid)
             jobs.append((data, bad))
             continue
-        jobs.append((data, report_path(out, data.round, pid)))
+        jobs.append((data, path))
 
     todo = [i for i in range(len(jobs)) if i not in results]
     workers = workers or os.cpu_count() or 1
@@ -313,7 +352,7 @@ def write_reports(
             todo = _run_pool(jobs, todo, results, workers, templates, on_done, last=attempt == 2)
             if not todo:
                 break
-    return [results[i] for i in range(len(jobs))]
+    return ReportFiles(results[i] for i in range(len(jobs)))
 
 
 def _pid(data: PartnershipReportData | PortfolioData) -> str | None:
