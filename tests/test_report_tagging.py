@@ -220,4 +220,4 @@ def test_report__fonts__only_shipped_fonts_embedded(renderer):
             names.add(str(font["/BaseFont"]).split("+", 1)[1])
             descriptor = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
             assert "/FontFile2" in descriptor  # embedded
-    assert names == {"Report-Sans", "Report-Sans-Bold", "Report-Symbols"}
+    assert names == {"Report-Sans", "Report-Sans-Bold", "Report-Symbols", "Report-Symbols-Bold"}

@@ -7,8 +7,9 @@
   Extended-A, General Punctuation and the arrows and signs the templates use. Every report
   embeds a subset of these; cutting the 410 KB originals once to about a fifth makes that
   per-report subsetting cheap with fontTools too, when HarfBuzz's subsetter is not installed.
-- ``ReportSymbols.ttf``: the answer symbols ● ◐ ○ ▲ from DejaVu Sans (fonts-dejavu-core);
-  Liberation Sans has no usable half-filled circle.
+- ``ReportSymbols.ttf``, ``ReportSymbols-Bold.ttf``: the answer symbols ● ◐ ○ ▲ from DejaVu Sans
+  (fonts-dejavu-core); Liberation Sans has no usable half-filled circle. Text reaches them by
+  font fallback, bold text too (a bold face of its own, so none is synthesised).
 
 Both licences allow modified copies under another name: the Liberation fonts reserve the name
 "Liberation" (SIL OFL 1.1), DejaVu forbids "Bitstream" and "Vera". Hence "Report Sans" and
@@ -24,7 +25,7 @@ from fontTools.ttLib import TTFont
 
 FONTS = Path(__file__).resolve().parent.parent / "templates" / "fonts"
 LIBERATION = Path("/usr/share/fonts/truetype/liberation2")
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
 TEXT_RANGES = (
     (0x0020, 0x007E),  # Basic Latin
@@ -38,7 +39,7 @@ SYMBOLS = " ●◐○▲"  # the space too: "▲ ●" must not fall back to a sy
 
 
 def cut(source: Path, target: Path, unicodes: list[int], family: str, style: str) -> None:
-    font = TTFont(source)
+    font = TTFont(source, recalcTimestamp=False)  # the same bytes every run
     options = subset.Options()
     options.hinting = False  # a PDF viewer does its own rendering; hints only add bytes
     options.name_IDs = [0, 1, 2, 3, 4, 5, 6]
@@ -62,7 +63,9 @@ def main() -> None:
     text = sorted({c for low, high in TEXT_RANGES for c in range(low, high + 1)} | {ord(c) for c in TEXT_EXTRA})
     for style in ("Regular", "Bold"):
         cut(LIBERATION / f"LiberationSans-{style}.ttf", FONTS / f"ReportSans-{style}.ttf", text, "Report Sans", style)
-    cut(DEJAVU, FONTS / "ReportSymbols.ttf", [ord(c) for c in SYMBOLS], "Report Symbols", "Regular")
+    for style, source in (("Regular", "DejaVuSans.ttf"), ("Bold", "DejaVuSans-Bold.ttf")):
+        suffix = "" if style == "Regular" else "-Bold"
+        cut(DEJAVU / source, FONTS / f"ReportSymbols{suffix}.ttf", [ord(c) for c in SYMBOLS], "Report Symbols", style)
 
 
 if __name__ == "__main__":
