@@ -1,0 +1,56 @@
+"""`matrixgen report`: PDF reports per partnership and the round's portfolio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import (
+    CONTEXT,
+    db_option,
+    echo_problems,
+    main,
+    open_store_or_exit,
+    out_option,
+    progress,
+    round_option,
+    silent_option,
+)
+from .rounds import check_round_or_fail
+
+
+@main.command(context_settings=CONTEXT)
+@db_option
+@round_option()
+@click.option("--partnership", "partnership_ids", multiple=True, metavar="ID",
+              help="Only this partnership (repeat for more; default: every partnership with a current submission).")
+@out_option("output/reports")
+@click.option("--portfolio/--no-portfolio", default=True, show_default=True,
+              help="Also write the portfolio report of the whole round.")
+@silent_option
+def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None:
+    """Write a PDF report per partnership and the round's portfolio report.
+
+    Default: the newest round, every partnership with a current submission in it, into
+    --out/<round>/. Exit code 1 when any report failed (the others are still written)."""
+    from ..report import load_reports, write_stored_reports
+
+    if round_label:
+        check_round_or_fail(round_label)
+    store = open_store_or_exit(db)
+    loaded = load_reports(store, round_label or None, partnership_ids)
+    echo_problems(loaded.problems)
+    if not loaded.ok:
+        raise SystemExit(1)
+    total = len(loaded.reports) + (1 if portfolio else 0)
+    with progress(silent, total, "Rendering") as bar:
+        files = write_stored_reports(store, loaded, out_dir, portfolio=portfolio, on_done=lambda _f: bar.update(1))
+    for f in files:
+        echo_problems(f.problems)
+    failed = [f for f in files if not f.ok]
+    written = len(files) - len(failed)
+    click.echo(f"Round {loaded.round}: wrote {written} of {len(files)} report(s) to {Path(out_dir) / loaded.round}"
+               + (f"; {len(failed)} failed: " + ", ".join(f.path.name for f in failed) if failed else ""))
+    if failed:
+        raise SystemExit(1)
