@@ -22,7 +22,7 @@ from .batch import BatchResult, score_paths
 from .generate import Generated, Options, generate_blank, generate_workbooks
 from .roster import Partnership, load_roster
 from .rubric import Rubric, require_rubric
-from .send import WRITTEN, OutboxTransport, Round, Settings, SqlSendLog, outbox_folder, plan_from_store, send_batch
+from .mail import WRITTEN, OutboxTransport, Round, Settings, SqlSendLog, outbox_folder, plan_from_store, send_batch
 from .simulate import Returned, respond
 from .report import ReportFile, load_reports, write_stored_reports
 from .status import RoundStatus, round_status

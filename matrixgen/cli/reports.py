@@ -6,40 +6,34 @@ from pathlib import Path
 
 import click
 
+from ..files import data_dir
 from .common import (
-    CONTEXT,
-    db_option,
-    echo_problems,
-    main,
-    open_store_or_exit,
-    out_option,
-    progress,
-    round_option,
-    silent_option,
+    CONTEXT, check_label, db_option, echo_problems, main, open_store_or_exit, out_option, pick_round, progress,
+    round_option, silent_option,
 )
-from .rounds import check_round_or_fail
 
 
 @main.command(context_settings=CONTEXT)
 @db_option
-@round_option()
-@click.option("--partnership", "partnership_ids", multiple=True, metavar="ID",
+@round_option(help="Round label (default: the newest open round).")
+@click.option("--partnership", "partnership_ids", multiple=True, metavar="ID", callback=check_label,
               help="Only this partnership (repeat for more; default: every partnership with a current submission).")
-@out_option("output/reports")
+@out_option("reports")
 @click.option("--portfolio/--no-portfolio", default=True, show_default=True,
               help="Also write the portfolio report of the whole round.")
 @silent_option
 def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None:
     """Write a PDF report per partnership and the round's portfolio report.
 
-    Default: the newest round, every partnership with a current submission in it, into
-    --out/<round>/. Exit code 1 when any report failed (the others are still written)."""
+    Default: the newest open round, every partnership with a current submission in it (one whose
+    return waits in review waits too), into --out/<round>/, default <data directory>/reports.
+    Exit code 1 when any report failed (the others are still written), 2 for an unknown round."""
     from ..report import load_reports, write_stored_reports
 
-    if round_label:
-        check_round_or_fail(round_label)
     store = open_store_or_exit(db)
-    loaded = load_reports(store, round_label or None, partnership_ids)
+    label = pick_round(store, round_label)
+    out_dir = out_dir if out_dir is not None else data_dir() / "reports"
+    loaded = load_reports(store, label, partnership_ids)
     echo_problems(loaded.problems)
     if not loaded.ok:
         raise SystemExit(1)
