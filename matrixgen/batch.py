@@ -392,14 +392,16 @@ class _Loaded:
     size: int
 
 
-def store_results(reading: Reading, store: Store, *, senders: Mapping[int, str] | None = None,
+def store_results(reading: Reading, store: Store, *, senders: Mapping[str, str] | None = None,
                   progress: Callable[[Outcome], None] | None = None) -> BatchResult:
     """Match what ``reading`` finds to partnerships and rounds (match.py), then store it, whole files
     per transaction; returns one Outcome per file, in order.
 
     A file whose bytes are stored already is reported as a duplicate and not stored again. Matching
     waits for every file to be read: one partnership's several files in one batch go to review
-    together. ``senders`` (file index -> email address) is evidence for matching, from collect."""
+    together. ``senders`` (file name as shown -> the email address it came from) is evidence for
+    matching: a sender who is another partnership's contact sends the file to review, and a
+    rejected file is attributed to its sender's partnership."""
     from .match import Context, Returned, match_batch
     from .store import AnswerInfo, NewSubmission, ScoreInfo
 
@@ -434,7 +436,7 @@ def store_results(reading: Reading, store: Store, *, senders: Mapping[int, str] 
     matches = match_batch([Returned(
         item.shown, result.status, result.identity, result.verified,  # type: ignore[arg-type]
         respondent_email=result.respondent.get("respondent_email", ""), typed_id=result.typed_id,
-        sender=senders.get(item.index, ""), sha256=item.sha256) for item, result, _ in read],
+        sender=senders.get(item.shown, ""), sha256=item.sha256) for item, result, _ in read],
         Context.from_store(store, reading.round_label))
 
     pending: list[tuple[int, NewSubmission, Assessed]] = []
