@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from conftest import ALPHA, BETA, KEY, RUBRIC, upto
-from matrixgen import report as report_module
+from matrixgen.report import render as report_render
 from matrixgen.batch import score_paths
 from matrixgen.cli import main
 from matrixgen.generate import Options, generate_workbooks
@@ -141,14 +141,14 @@ def test_cli_report__round_without_returns__exit_1(home):
 
 
 def test_cli_report__one_report_fails__exit_1_the_others_written(home, two_rounds, monkeypatch):
-    real = report_module.partnership_context
+    real = report_render.partnership_context
 
     def flaky(data):
         if data.partnership.id == "WC-AG":
             raise RuntimeError("disk on fire")
         return real(data)
 
-    monkeypatch.setattr(report_module, "partnership_context", flaky)
+    monkeypatch.setattr(report_render, "partnership_context", flaky)
     result = run("-s")
     assert result.exit_code == 1
     assert result.stdout == (f"Round 2026: wrote 2 of 3 report(s) to {home / 'data' / 'reports' / '2026'}; "
