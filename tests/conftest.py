@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zipfile
@@ -25,6 +26,24 @@ FIXTURES = Path(__file__).parent / "fixtures"
 CROWD = tuple(Partnership(f"P-{i:02}", f"Partnership Number {i:02}", f"Region {i % 5}", "Manufacturing", f"Contact {i}",
                           f"contact{i:02}@example.org") for i in range(1, 15))
 FIXTURE_KEY = b"fixture-key-not-secret-0123456789"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def need_service(name: str, env_var: str) -> str:
+    """The address of a service a test needs (``.ci/run`` starts them), read from ``env_var``.
+
+    Without it the test is skipped, saying why; under CI=true it fails instead, so that CI cannot
+    go green by skipping what it was meant to test."""
+    value = os.environ.get(env_var, "")
+    if value:
+        return value
+    reason = f"no {name} server: {env_var} is not set (.ci/run starts one, or set it to a server's URL)"
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +146,6 @@ def _rubric_v2():
 
 
 def bad_file(kind: str, issued: dict) -> tuple[str, bytes, str]:
-    from matrixgen import identity
     from matrixgen.generate import Template
     from matrixgen.simulate import fill
 

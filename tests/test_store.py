@@ -3,9 +3,19 @@ from __future__ import annotations
 import os
 
 import pytest
+from conftest import (
+    ALPHA,
+    BETA,
+    KEY,
+    OPTIONS,
+    RUBRIC,
+    _rubric_v2,
+    empty_postgresql,
+    need_service,
+    upto,
+)
 from sqlalchemy import text
 
-from conftest import ALPHA, BETA, KEY, OPTIONS, RUBRIC, _rubric_v2, empty_postgresql, upto
 from matrixgen.batch import score_paths
 from matrixgen.generate import generate_workbooks
 from matrixgen.simulate import fill
@@ -114,10 +124,9 @@ def test_store__results_and_history__what_reports_need(tmp_path, store, issued):
     assert store.rounds()[0].returned == 1
 
 
-@pytest.mark.skipif(not os.environ.get("MATRIXGEN_TEST_PG_URL"), reason="no PostgreSQL (see .ci/postgres.sh)")
 def test_store__postgresql__the_same_batch_stores_and_reads_back(tmp_path, issued):
+    url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
     pytest.importorskip("psycopg")
-    url = os.environ["MATRIXGEN_TEST_PG_URL"]
     empty_postgresql(url)
     pg = Store.open(url)
     pg.open_round("2026", [ALPHA, BETA])

@@ -3,7 +3,6 @@ every row, on SQLite and on PostgreSQL, and the migrations arrive at exactly sch
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from conftest import FIXTURES, empty_postgresql
+from conftest import FIXTURES, empty_postgresql, need_service
 from matrixgen.status import round_status
 from matrixgen.store import SCHEMA_VERSION, Store
 from matrixgen.store.schema import metadata
@@ -19,7 +18,6 @@ from matrixgen.store.upgrade import HEAD, MIGRATIONS
 
 RELEASE_DB = FIXTURES / "stores" / "release-0.1.0.db"
 RELEASE_SQL = FIXTURES / "stores" / "release-0.1.0.postgresql.sql"
-PG_URL = os.environ.get("MATRIXGEN_TEST_PG_URL", "")
 TABLES = ("rubric_versions", "partnerships", "rounds", "roster", "issued_workbooks", "submissions", "answers",
           "scores", "problems", "reports", "sent_messages")
 
@@ -50,18 +48,17 @@ def release_sqlite(tmp_path) -> Path:
 
 @pytest.fixture
 def release_postgresql() -> str:
-    if not PG_URL:
-        pytest.skip("no PostgreSQL (see .ci/run)")
-    empty_postgresql(PG_URL)
+    url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
+    empty_postgresql(url)
     # pg_dump's psql meta-commands (\restrict ...) are not SQL; the rest runs as one script.
     script = "\n".join(line for line in RELEASE_SQL.read_text(encoding="utf-8").splitlines()
                        if not line.startswith("\\"))
-    engine = create_engine(PG_URL)
+    engine = create_engine(url)
     with engine.begin() as conn:
         conn.exec_driver_sql(script)
         conn.exec_driver_sql("SET search_path TO public")
     engine.dispose()
-    return PG_URL
+    return url
 
 
 def before_rows(url: str) -> dict[str, list[tuple]]:
@@ -158,10 +155,8 @@ def test_upgrade__migrations_from_empty__match_schema_py(backend, tmp_path):
     from alembic.migration import MigrationContext
 
     if backend == "postgresql":
-        if not PG_URL:
-            pytest.skip("no PostgreSQL (see .ci/run)")
-        empty_postgresql(PG_URL)
-        url = PG_URL
+        url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
+        empty_postgresql(url)
     else:
         url = f"sqlite:///{tmp_path / 'new.db'}"
     store = Store.open(url)
