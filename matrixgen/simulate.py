@@ -187,7 +187,7 @@ class Returned:
     partnership_id: str
     path: Path
     level: float
-    quirk: str  # "" | "retyped" | "incomplete" | "xls" | "resaved"
+    quirk: str  # "" | "retyped" | "incomplete" | "xls" | "resaved" | the demo's own (see demo.QUIRKS)
 
 
 def respond(
@@ -202,7 +202,8 @@ def respond(
     """Fill every issued workbook at its partnership's maturity level and save it as a return.
 
     ``quirks`` maps partnership id -> what the respondent does wrong: "retyped" answers in odd
-    case and spacing, "incomplete" leaves three criteria blank, "missing" never returns it.
+    case and spacing, "incomplete" leaves one criterion blank and types two answers that are not on
+    the scale ("Mett", "N/A"), "missing" never returns it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,8 +219,8 @@ def respond(
         if quirk == "retyped":
             answers = {cid: (retype(label, rng), ev) for cid, (label, ev) in answers.items()}
         elif quirk == "incomplete":
-            for cid in rng.sample(sorted(answers), 3):
-                answers[cid] = (None, "")
+            for cid, typo in zip(rng.sample(sorted(answers), 3), (None, "Mett", "N/A")):
+                answers[cid] = (typo, "")
         first = FIRST_NAMES[sum(map(ord, p.id)) % len(FIRST_NAMES)]
         contact = p.contact_name or f"{first} Example"
         respondent = Respondent(contact, rng.choice(ROLES), p.contact_email, completed_on)
