@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from .batch import BatchResult, score_paths
+from .files import private_dir, write_private
 from .simulate import Respondent, answers_for_level, fill
 from .generate import Generated, Options, generate_blank, generate_workbooks
 from .roster import Partnership, load_roster
@@ -97,8 +98,8 @@ def prepare(out: Path) -> None:
         if not (out / MARKER).exists():
             raise DemoError(f"{out} exists and is not a demo folder; choose another --out")
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text("made by matrixgen demo; the next demo run wipes this folder\n")
+    private_dir(out)
+    write_private(out / MARKER, "made by matrixgen demo; the next demo run wipes this folder\n")
 
 
 def round_options(label: str) -> Options:
@@ -135,7 +136,7 @@ def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label:
         if quirk in SAMPLES:
             src = sample_path(SAMPLES[quirk])
             dst = folder / (Path(g.path.name).stem + src.suffix)
-            shutil.copyfile(src, dst)
+            write_private(dst, src.read_bytes())
             returned.append(Returned(pid, dst, levels[pid], quirk))
         elif quirk in own:
             answers = answers_for_level(rubric, levels[pid], rng)
@@ -150,14 +151,14 @@ def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label:
                 data = fill(g.path.read_bytes(), answers,
                             Respondent(other.contact_name, "Convener", other.contact_email, f"{label}-03-04"))
                 dst = folder / g.path.name
-            dst.write_bytes(data)
+            write_private(dst, data)
             returned.append(Returned(pid, dst, levels[pid], quirk))
     late = LATE.get(label)
     if late and earlier and late[1] in earlier:
         pid, old_round = late
         [g] = [g for g in earlier[old_round] if g.partnership.id == pid]
         dst = folder / f"{pid}_{old_round}_sent-late.xlsx"
-        dst.write_bytes(fill(g.path.read_bytes(), answers_for_level(rubric, LEVELS[pid][0], rng)))
+        write_private(dst, fill(g.path.read_bytes(), answers_for_level(rubric, LEVELS[pid][0], rng)))
         returned.append(Returned(pid, dst, LEVELS[pid][0], "late"))
     # Files arrive over a few weeks in spring: their times are what `score` takes as received-at.
     spring = datetime(int(label[:4]), 3, 2, 9, 0, tzinfo=timezone.utc).timestamp()

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Mapping
 from xml.sax.saxutils import escape
 
-from .layout import ASSESSMENT, PARTNERSHIP, RESPONDENT_FIELDS, RESPONSE_COL, EVIDENCE_COL
+from .files import private_dir, write_private
+from .layout import ASSESSMENT, EVIDENCE_COL, PARTNERSHIP, RESPONDENT_FIELDS, RESPONSE_COL
 from .rubric import Rubric
 
 
@@ -206,7 +207,7 @@ def respond(
     the scale ("Mett", "N/A"), "missing" never returns it.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     quirks = quirks or {}
     returned = []
     for made in issued:
@@ -225,6 +226,6 @@ def respond(
         contact = p.contact_name or f"{first} Example"
         respondent = Respondent(contact, rng.choice(ROLES), p.contact_email, completed_on)
         path = out / made.path.name
-        path.write_bytes(fill(made.path.read_bytes(), answers, respondent))
+        write_private(path, fill(made.path.read_bytes(), answers, respondent))
         returned.append(Returned(p.id, path, level, quirk))
     return returned

@@ -136,3 +136,10 @@ def test_cli__generate_bad_round_label__usage_error_exit_2():
     result = run("generate", "--round", "2026/fall")
     assert result.exit_code == 2
     assert "Invalid value for '--round': '2026/fall'" in result.output
+
+
+def test_imports__status_and_mail__never_load_openpyxl():
+    code = ("import sys, matrixgen.status, matrixgen.mail, matrixgen.cli.rounds, matrixgen.cli.mail\n"
+            "print('openpyxl' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
