@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zipfile
@@ -22,6 +23,24 @@ ALPHA = Partnership("NE-IT", "Three Rivers Tech Talent Network", "Northeast", "I
 BETA = Partnership("WC-AG", "Wabash Prairie Agriculture Council", "West Central", "Agriculture", "Bo", "bo@example.org")
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_KEY = b"fixture-key-not-secret-0123456789"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def need_service(name: str, env_var: str) -> str:
+    """The address of a service a test needs (``.ci/run`` starts them), read from ``env_var``.
+
+    Without it the test is skipped, saying why; under CI=true it fails instead, so that CI cannot
+    go green by skipping what it was meant to test."""
+    value = os.environ.get(env_var, "")
+    if value:
+        return value
+    reason = f"no {name} server: {env_var} is not set (.ci/run starts one, or set it to a server's URL)"
+    if in_ci():
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

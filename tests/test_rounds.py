@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import inspect, text
 
+from conftest import need_service
 from matrixgen.generate import Options, generate_workbooks
 from matrixgen.roster import Partnership
 from matrixgen.rubric import load_rubric
@@ -19,20 +18,16 @@ ANN = Partnership("NE-IT", "Three Rivers", "Northeast", "IT", "Ann", "ann@exampl
 BEN = Partnership("NW-AM", "=Calumet", "Northwest", "Manufacturing", "Ben", "ben@example.org")
 
 
-PG_URL = os.environ.get("MATRIXGEN_TEST_PG_URL", "")
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def target(request, tmp_path):
-    """A store location: a SQLite file, and PostgreSQL when CI started one (.ci/postgres.sh)."""
+    """A store location: a SQLite file, and PostgreSQL (.ci/run starts one)."""
     if request.param == "sqlite":
         return str(tmp_path / "old.db")
-    if not PG_URL:
-        pytest.skip("no PostgreSQL (see .ci/postgres.sh)")
+    url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
     pytest.importorskip("psycopg")
-    with Store.open(PG_URL).engine.begin() as conn:  # a clean schema for this test
+    with Store.open(url).engine.begin() as conn:  # a clean schema for this test
         metadata.drop_all(conn)
-    return PG_URL
+    return url
 
 
 def test_store__v1__migrated_to_v2_keeping_its_rows(target):

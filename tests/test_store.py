@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import update
 
-from conftest import ALPHA, BETA, KEY, OPTIONS, RUBRIC, _rubric_v2, upto
+from conftest import ALPHA, BETA, KEY, OPTIONS, RUBRIC, _rubric_v2, need_service, upto
 from matrixgen import store as store_module
 from matrixgen.batch import score_paths
 from matrixgen.generate import generate_workbooks
@@ -85,10 +83,9 @@ def test_store__results_and_history__what_reports_need(tmp_path, store, issued):
     assert store.rounds()[0].returned == 1
 
 
-@pytest.mark.skipif(not os.environ.get("MATRIXGEN_TEST_PG_URL"), reason="no PostgreSQL (see .ci/postgres.sh)")
 def test_store__postgresql__the_same_batch_stores_and_reads_back(tmp_path, issued):
+    url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
     pytest.importorskip("psycopg")
-    url = os.environ["MATRIXGEN_TEST_PG_URL"]
     pg = Store.open(url)
     with pg.engine.begin() as conn:  # a clean schema for this test
         store_module.metadata.drop_all(conn)
