@@ -34,6 +34,7 @@ POOL_MIN_FILES = 200  # below this, starting workers costs more than it saves
 CHUNK_FILES = 250  # files per store transaction (each transaction holds whole files only)
 TAIL_FILES = 64  # the last files of a batch are stored CHUNK_JOBS at a time
 CHUNK_JOBS = 16  # files handed to a worker at a time
+KEY_NOTE_MIN_FILES = 2  # signatures refused, none verified: blame the office's key, not the respondents
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class BatchResult:
     skipped: list[Problem]  # lock files and hidden files, as notes
     dimensions: list[tuple[str, str]]  # (id, label) columns for the summary, current rubric first
     seconds: float = 0.0
+    notes: list[Problem] = field(default_factory=list)  # about the batch as a whole, for staff
 
     def counts(self) -> dict[str, int]:
         found = {s: 0 for s in STATUSES}
@@ -76,7 +78,8 @@ class BatchResult:
 
     @property
     def problems(self) -> list[tuple[str, Problem]]:
-        return [("", p) for p in self.skipped] + [(o.file, p) for o in self.outcomes for p in o.problems]
+        return ([("", p) for p in self.skipped] + [(o.file, p) for o in self.outcomes for p in o.problems]
+                + [("", p) for p in self.notes])
 
 
 @dataclass(frozen=True)
@@ -431,8 +434,13 @@ def store_results(reading: Reading, store: Store, *,
 
     everything = _Context(rubrics, reading.key, reading.limits, reading.round_label, reading.archive)
     left = len(wanted)
+    signatures = {"verified": 0, "refused": 0}
     for item, result, archived in reading.results(wanted):
         left -= 1
+        if result.identity is not None:  # only a workbook whose signature verified has one
+            signatures["verified"] += 1
+        elif any(p.code == "MG-READ-027" for p in result.problems):
+            signatures["refused"] += 1
         made_from = result.identity.rubric_hash if result.identity is not None else ""  # type: ignore[attr-defined]
         if result.rubric_hash is None and made_from in rubrics and made_from not in reading.context.rubrics:
             # Made from another rubric version the store knows, which the workers did not: read it again.
@@ -456,7 +464,19 @@ def store_results(reading: Reading, store: Store, *,
     for other in rubrics.values():
         dims += [(d.id, d.label) for d in other.dimensions if d.id not in {x for x, _ in dims}]
     seconds = (datetime.now(timezone.utc) - reading.started_at).total_seconds()
-    return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds)
+    return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds,
+                       _key_note(**signatures))
+
+
+def _key_note(verified: int, refused: int) -> list[Problem]:
+    """Staff are told when no signed workbook of a batch verifies.
+
+    One forged or edited workbook is the respondent's doing, and MG-READ-027 tells them so. Every
+    workbook of a batch at once is far likelier to be the office's own key having changed since
+    they were issued, which no respondent can fix."""
+    if refused >= KEY_NOTE_MIN_FILES and verified == 0:
+        return [problem("MG-SCORE-004", "", count=refused)]
+    return []
 
 
 def _tell(progress: Callable[[Outcome], None] | None, outcome: Outcome) -> None:

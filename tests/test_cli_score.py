@@ -110,3 +110,22 @@ def test_cli_scores__lists_current_submissions_by_round(home, issued_round):
     ne_it = next(line for line in lines if line.startswith("NE-IT"))
     assert "2026" in ne_it and "scored" in ne_it and "Operational" in ne_it
     assert run("scores", "--round", "1999").output.strip() == "Nothing stored for round 1999."
+
+
+def test_cli_score__office_key_changed_since_issue__staff_told_last(home, issued_round, monkeypatch):
+    inbox = returned(home, issued_round, {0: all_answers(), 1: all_answers()})
+    monkeypatch.setenv("MATRIXGEN_SECRET", "k" * 32)  # not the key file the workbooks were signed with
+    result = run("score", str(inbox), "-s")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[-3].startswith("warning: none of the 2 signed workbooks") and lines[-3].endswith("[MG-SCORE-004]")
+    assert sum("MG-READ-027" in line for line in lines) == 2
+
+
+def test_cli_score__secret_too_short__refused_saying_how_to_make_one(home, issued_round, monkeypatch):
+    inbox = returned(home, issued_round, {0: all_answers()})
+    monkeypatch.setenv("MATRIXGEN_SECRET", "x")
+    result = run("score", str(inbox), "-s")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: MATRIXGEN_SECRET: ") and "[MG-GEN-003]" in result.output
+    assert "secrets.token_hex(32)" in result.output

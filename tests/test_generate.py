@@ -198,8 +198,8 @@ def test_generate__secret_key_file__created_once_mode_0600(tmp_path, monkeypatch
 
 
 def test_generate__secret_from_environment__wins_over_file(tmp_path, monkeypatch):
-    monkeypatch.setenv(identity.SECRET_ENV, "office secret")
-    assert identity.load_key(tmp_path) == b"office secret"
+    monkeypatch.setenv(identity.SECRET_ENV, "office secret of at least 32 bytes")
+    assert identity.load_key(tmp_path) == b"office secret of at least 32 bytes"
     assert not (tmp_path / identity.KEY_FILE).exists()
 
 

@@ -74,7 +74,7 @@ def load_key_or_exit() -> bytes:
     try:
         return identity.load_key(data_dir())
     except identity.KeyError_ as exc:
-        click.echo(f"error: {exc}; set MATRIXGEN_SECRET or restore the key file", err=True)
+        echo_problems([exc.problem])
         raise SystemExit(1)
 
 

@@ -60,6 +60,10 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
     if grouped:
         click.echo("")
         click.echo(grouped)
+    if result.notes:  # last, where a long list of files does not hide it
+        click.echo("")
+        for note in result.notes:
+            click.echo(f"{note.severity.value}: {note}")
     click.echo(f"\nWrote {', '.join(str(w) for w in written)}")
     if not result.clean:
         raise SystemExit(1)
