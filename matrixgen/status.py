@@ -121,6 +121,11 @@ def _stage(store: Store, s: SubmissionInfo, labels: dict[str, dict[str, str]]) -
 CSV_COLUMNS = [f.name for f in fields(Row)] + ["progress"]
 
 
+def json_rows(status: RoundStatus) -> list[dict[str, str]]:
+    """The CSV's rows as objects (``round`` and ``CSV_COLUMNS``), for ``status --json``."""
+    return [{"round": status.label, **{c: getattr(r, c) for c in CSV_COLUMNS}} for r in status.rows]
+
+
 def write_csv(status: RoundStatus, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import click
 from ..errors import problem
 from ..layout import check_round
 from ..roster import load_roster
+from . import table
 from .common import (
     CONTEXT,
     db_option,
@@ -73,41 +74,50 @@ def round_open(label, roster, due, db) -> None:
 @round_option()
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table as a CSV file.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the rows as JSON (a list of objects, the CSV's columns) instead of the table.")
 @db_option
-def status(round_label, csv_path, db) -> None:
+def status(round_label, csv_path, as_json, db) -> None:
     """One line per partnership: issued, sent, returned, status, overall stage, report sent.
 
     Default round: the newest. Times are UTC."""
-    from ..status import round_status, write_csv
+    from ..status import json_rows, round_status, write_csv
 
     store = open_store_or_exit(db)
     label = round_label or store.latest_round()
     if label is None:
-        click.echo("No rounds yet: open one with `matrixgen round open LABEL --roster roster.csv`.")
+        click.echo("No rounds yet: open one with `matrixgen round open LABEL --roster roster.csv`.", err=as_json)
+        if as_json:
+            click.echo(table.as_json([]))
         return
     require_round(store, label)
     result = round_status(store, label)
-    click.echo(format_status(result))
+    if as_json:
+        click.echo(table.as_json(json_rows(result)))
+    else:
+        click.echo(format_status(result, table.terminal_width()))
     if csv_path is not None:
-        click.echo(f"\nWrote {write_csv(result, csv_path)}")
+        written = write_csv(result, csv_path)
+        click.echo(f"Wrote {written}" if as_json else f"\nWrote {written}", err=as_json)
 
 
 def _when(iso: str) -> str:
     return iso[:16].replace("T", " ") if iso else "-"
 
 
-def format_status(result) -> str:
+STATUS_TITLES = ("partnership", "name", "issued", "sent", "reminded", "returned", "status", "overall stage",
+                 "report sent")
+
+
+def format_status(result, width: int | None = None) -> str:
     due = f", due {result.due}" if result.due else ""
     lines = [f"Round {result.label}{due}: {len(result.rows)} partnerships (times UTC)", ""]
-    table = [("partnership", "name", "issued", "sent", "reminded", "returned", "status", "overall stage",
-              "report sent")]
+    rows = []
     for r in result.rows:
         sent = _when(r.sent_at) if r.sent_at else (f"failed {r.send_failed}" if r.send_failed else "-")
-        name = r.name if len(r.name) <= 28 else r.name[:27] + "…"
-        table.append((r.partnership_id, name, r.issued_at[:10] or "-", sent, _when(r.reminded_at),
-                      _when(r.returned_at), r.status or "-", r.overall_stage or "-", _when(r.report_sent_at)))
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in table]
+        rows.append((r.partnership_id, r.name, r.issued_at[:10] or "-", sent, _when(r.reminded_at),
+                     _when(r.returned_at), r.status or "-", r.overall_stage or "-", _when(r.report_sent_at)))
+    lines += table.render(STATUS_TITLES, rows, shrink=("name",), width=width)
     t = result.totals()
     lines += ["", (f"{t['partnerships']} partnerships: {t['issued']} issued, {t['sent']} sent"
                    + (f" ({t['send failed']} failed)" if t["send failed"] else "")

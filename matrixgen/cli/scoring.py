@@ -10,6 +10,7 @@ import click
 
 from ..files import data_dir
 from ..layout import check_round
+from . import table
 from .common import (
     CONTEXT,
     db_option,
@@ -100,16 +101,36 @@ def format_problems(result) -> str:
 @round_option()
 @db_option
 @click.option("--all", "show_all", is_flag=True, help="Every submission, not only the current one per partnership.")
-def scores(round_label, db, show_all) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON (a list of objects) for other programs.")
+def scores(round_label, db, show_all, as_json) -> None:
     """List what is stored: partnership, round, status, overall stage, when."""
     store = open_store_or_exit(db)
-    rows = store.submissions(round_label or None, current_only=not show_all)
+    rows = scores_rows(store, round_label, show_all)
+    if as_json:
+        click.echo(table.as_json(rows))
+        return
     if not rows:
         click.echo("Nothing stored" + (f" for round {round_label}" if round_label else "") + ".")
         return
+    shown = [((r["partnership_id"] or "(typed)") if r["partnership_id"] is not None else "", r["name"] or "",
+              r["round"], r["status"], r["overall_stage"], f"{r['progress']:.0f}%" if r["progress"] is not None else "",
+              _when(r["received_at"]), "yes" if r["current"] else "no", r["file"]) for r in rows]
+    lines = table.render(SCORES_TITLES, shown, shrink=("name", "file"), width=table.terminal_width())
+    click.echo("\n".join(lines))
+
+
+def _when(iso: str) -> str:
+    return iso[:16].replace("T", " ") if iso else ""
+
+
+SCORES_TITLES = ("partnership", "name", "round", "status", "overall stage", "progress", "received", "current", "file")
+
+
+def scores_rows(store, round_label: str, show_all: bool) -> list[dict]:
+    """One object per stored submission; progress in percent, as in summary.csv."""
     labels: dict[str, dict[str, str]] = {}
-    table = [("partnership", "name", "round", "status", "overall stage", "progress", "received", "current", "file")]
-    for s in rows:
+    rows = []
+    for s in store.submissions(round_label or None, current_only=not show_all):
         if s.rubric_hash and s.rubric_hash not in labels:
             rubric = store.rubric(s.rubric_hash)
             labels[s.rubric_hash] = {st.id: st.label for st in rubric.stages} if rubric else {}
@@ -117,11 +138,10 @@ def scores(round_label, db, show_all) -> None:
         if s.status != "rejected" and not stage:
             stage = "not yet at a stage"
         p = s.partnership
-        table.append((
-            (p.partnership_id or "(typed)") if p else "", p.name if p else "", s.round_label or "", s.status,
-            stage, f"{100 * s.progress:.0f}%" if s.progress is not None else "", s.received_at,
-            "yes" if s.current else "no", s.file_name,
-        ))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        rows.append({
+            "partnership_id": (p.partnership_id or "") if p else None, "name": p.name if p else None,
+            "round": s.round_label or "", "status": s.status, "overall_stage": stage,
+            "progress": round(100 * s.progress, 1) if s.progress is not None else None,
+            "received_at": s.received_at, "current": bool(s.current), "file": s.file_name,
+        })
+    return rows
