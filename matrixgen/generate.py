@@ -33,6 +33,7 @@ from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from . import identity
+from .files import write_private
 from .identity import Identity
 # The layout contract, re-exported: the reader imports it from layout.py without openpyxl.
 from .layout import (  # noqa: F401
@@ -527,12 +528,6 @@ def workbook_filename(partnership: Partnership, taken: set[str]) -> str:
     return name + ".xlsx"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -549,7 +544,7 @@ def generate_blank(rubric: Rubric, out_dir: str | Path, options: Options, key: b
     data = buf.getvalue()
     suffix = f"_{options.round}" if options.round else ""
     path = out / f"{slug(rubric.id)}{suffix}_blank.xlsx"
-    _write_atomic(path, data)
+    write_private(path, data)
     return Generated(path, None, ident, _sha256(data))
 
 
@@ -571,7 +566,9 @@ def generate_workbooks(
         ident = template.identity_for(p, key)
         data = template.render(ident)
         path = out / workbook_filename(p, taken)
-        _write_atomic(path, data)
+        # No fsync a file: a thousand of them would cost more than making them; the store keeps
+        # each one's sha256, so one lost to a power cut is caught before it is sent.
+        write_private(path, data, sync=False)
         results.append(Generated(path, p, ident, _sha256(data)))
         if progress is not None:
             progress(p)
