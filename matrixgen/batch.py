@@ -21,7 +21,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
+from . import interrupt
 from .errors import Problem, has_errors, problem
+from .files import atomic_open
 from .read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
 from .rubric import Rubric
 from .score import Score, score, stage_label
@@ -178,6 +180,7 @@ _WORKER: dict[str, _Context] = {}
 
 
 def _init_worker(context: _Context) -> None:
+    interrupt.ignore_in_worker()
     _WORKER["context"] = context
 
 
@@ -311,9 +314,16 @@ class Reading:
         self._handed = 0  # jobs handed to the workers so far
         self.failed: dict[int, Outcome] = {}
         self.loaded: list[_Loaded] = []
+        try:
+            self._load_all(found, start)
+        except BaseException:  # Ctrl-C while loading: the workers stop too, with what they were given
+            self.close()
+            raise
+
+    def _load_all(self, found: list[tuple[str, str, Path, int | None]], start: bool) -> None:
         firsts: set[str] = set()
         for index, (received, shown, path, size) in enumerate(found):
-            data, sha256, failed = _load(path, shown, size, limits, archive)
+            data, sha256, failed = _load(path, shown, size, self.limits, self.archive)
             if failed is not None:
                 self.failed[index] = failed
                 continue
@@ -335,14 +345,16 @@ class Reading:
         self._handed = len(self._jobs)
         if not jobs:
             return
-        if self._pool is None:
-            # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
-            # they are never freed, and scanning them would copy every page they sit on into each worker.
-            gc.freeze()
-            self._pool = _pool(self._workers, self.context)
-        for i in range(0, len(jobs), self._chunk):
-            chunk = jobs[i:i + self._chunk]
-            self._chunks.append((chunk, self._pool.submit(_work_chunk, [(j.data, j.shown, j.sha256) for j in chunk])))
+        with interrupt.starting_workers():  # the workers are forked at the first submit
+            if self._pool is None:
+                # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
+                # they are never freed, and scanning them would copy every page they sit on into each worker.
+                gc.freeze()
+                self._pool = _pool(self._workers, self.context)
+            for i in range(0, len(jobs), self._chunk):
+                chunk = jobs[i:i + self._chunk]
+                self._chunks.append((chunk, self._pool.submit(_work_chunk,
+                                                              [(j.data, j.shown, j.sha256) for j in chunk])))
 
     def results(self, wanted: set[int]) -> Iterator[tuple[_Loaded, Assessed, str]]:
         """(file, Assessed, archive path) for each file in ``wanted``, in file order."""
@@ -426,11 +438,12 @@ def store_results(reading: Reading, store: Store, *,
     pending: list[tuple[int, NewSubmission, Assessed]] = []
 
     def flush() -> None:
-        stored = store.add_submissions([n for _, n, _ in pending])
-        for (index, new, result), (info, notes) in zip(pending, stored):
-            outcomes[index] = _outcome(new.file_name, info, result, notes)
-            _tell(progress, outcomes[index])
-        pending.clear()
+        with interrupt.held():  # what is told stored is what the store holds
+            stored = store.add_submissions([n for _, n, _ in pending])
+            for (index, new, result), (info, notes) in zip(pending, stored):
+                outcomes[index] = _outcome(new.file_name, info, result, notes)
+                _tell(progress, outcomes[index])
+            pending.clear()
 
     everything = _Context(rubrics, reading.key, reading.limits, reading.round_label, reading.archive)
     left = len(wanted)
@@ -509,7 +522,8 @@ def _load(path: Path, shown: str, size: int | None, limits: Limits, archive: Pat
         sha256 = digest.hexdigest()
         target = archive / f"{sha256}.bin"
         if not target.exists():
-            shutil.copyfile(path, target)
+            with path.open("rb") as src, atomic_open(target, "wb") as copy:  # never half a file under its hash
+                shutil.copyfileobj(src, copy, 1 << 20)
         found = problem("MG-READ-002", shown, size=f"{size / 1048576:.1f}", limit=f"{limits.max_bytes / 1048576:.1f}")
         return b"", sha256, Outcome(shown, sha256, size, "rejected", problems=(found,))
     except OSError as exc:

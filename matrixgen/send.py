@@ -43,6 +43,7 @@ import jinja2
 from sqlalchemy import Engine, insert, select, update
 
 from .errors import Problem, has_errors, problem
+from .files import write_private
 from .generate import ASSESSMENT
 from .roster import EMAIL_RE, Partnership
 from .store import Store, SubmissionDetail, SubmissionInfo, sent_messages
@@ -857,11 +858,7 @@ class OutboxTransport:
             n += 1
             stem = f"{base}-{n}"
         self.taken.add(stem.casefold())
-        path = self.folder / f"{stem}.eml"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(msg.as_bytes(policy=SMTP_POLICY))
-        tmp.replace(path)
-        return path
+        return write_private(self.folder / f"{stem}.eml", msg.as_bytes(policy=SMTP_POLICY))
 
     def close(self) -> None:
         pass

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .batch import BatchResult
+from .files import atomic_open
 from .read import column_letters
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheet apps may run as a formula
@@ -73,13 +74,11 @@ def _percent(value: object) -> str:
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
     # utf-8-sig: Excel opens it with the right encoding on a double-click.
-    with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows([[safe_text(c) if isinstance(c, str) else c for c in row] for row in rows])
-    tmp.replace(path)
 
 
 def _write_xlsx(path: Path, result: BatchResult, header: list[str], rows: list[list[object]],
@@ -117,11 +116,9 @@ def _write_xlsx(path: Path, result: BatchResult, header: list[str], rows: list[l
         "xl/worksheets/sheet1.xml": summary,
         "xl/worksheets/sheet2.xml": problems,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+    with atomic_open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for name, text in parts.items():
             z.writestr(name, text.encode("utf-8"))
-    tmp.replace(path)
 
 
 # --- SpreadsheetML -------------------------------------------------------------------------------

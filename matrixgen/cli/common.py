@@ -4,8 +4,9 @@ the rubric, the store and the key are loaded or reported."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import click
 
@@ -84,7 +85,42 @@ def progress(silent: bool, length: int, label: str):
 
 
 
-@click.group(context_settings=CONTEXT)
+# --- Ctrl-C -------------------------------------------------------------------------------------
+
+INTERRUPTED = "matrixgen.interrupted"
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
+
+
+def on_interrupt(describe: Callable[[], str]) -> None:
+    """What a command says, in one line, if Ctrl-C stops it: what was finished and what was not."""
+    click.get_current_context().meta[INTERRUPTED] = describe
+
+
+@dataclass
+class Tally:
+    """How far a command's work has gone: what ``on_interrupt`` reports."""
+
+    total: int | None = None  # None: not yet known
+    done: int = 0
+
+    def step(self, *_: object) -> None:
+        self.done += 1
+
+
+class Main(click.Group):
+    """The command group; a Ctrl-C ends any command with one line instead of click's "Aborted!"
+    (and the exit code 130), whatever the command was doing (see ``matrixgen.interrupt``)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            describe = ctx.meta.get(INTERRUPTED)
+            click.echo(f"Interrupted: {describe()}" if describe else "Interrupted.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
+
+
+@click.group(cls=Main, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="matrixgen")
 def main() -> None:
     """Sector-partnership self-assessment: rubric -> workbooks -> scores -> reports."""

@@ -13,10 +13,12 @@ from ..layout import check_round
 from . import table
 from .common import (
     CONTEXT,
+    Tally,
     db_option,
     load_key_or_exit,
     load_rubric_or_exit,
     main,
+    on_interrupt,
     open_store_or_exit,
     out_option,
     progress,
@@ -38,6 +40,8 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
 
     Writes summary.csv, summary.xlsx and problems.csv to --out. Exit code 0 when every file
     scored cleanly, 1 when any file was incomplete or rejected (the rest are still stored)."""
+    tally = Tally()
+    on_interrupt(lambda: interrupted(tally))
     from ..batch import read_paths, store_results
     from ..summary import write_outputs
 
@@ -48,9 +52,15 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
     key = load_key_or_exit()
     # Reading starts before the store opens: loading SQLAlchemy and opening the store overlap with it.
     with read_paths(paths, r, key, data_dir() / "archive", round_label=round_label) as reading:
+        tally.total = len(reading.files)
         store = open_store_or_exit(db)
         with progress(silent, len(reading.files), "Scoring") as bar:
-            result = store_results(reading, store, progress=lambda _o: bar.update(1))
+
+            def stored(_outcome) -> None:
+                bar.update(1)
+                tally.step()
+
+            result = store_results(reading, store, progress=stored)
     store.close()
     # What the run made lives until the process ends: spare the interpreter's last garbage
     # collection the walk over all of it (~0.1 s of a 1,000-file run's exit).
@@ -68,6 +78,17 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
     click.echo(f"\nWrote {', '.join(str(w) for w in written)}")
     if not result.clean:
         raise SystemExit(1)
+
+
+def interrupted(tally: Tally) -> str:
+    """The line a Ctrl-C prints: each file is stored whole or not at all."""
+    if tally.total is None:
+        return "no file was scored; run the same command again to score them"
+    if tally.done == tally.total:
+        return (f"all {tally.total} files were scored into the store, but the summaries were not written; run the "
+                "same command again to write them (the files then count as duplicates)")
+    return (f"{tally.done} of {tally.total} files scored into the store, {tally.total - tally.done} not, and no "
+            "summary written; run the same command again to score the rest")
 
 
 def format_counts(result) -> str:

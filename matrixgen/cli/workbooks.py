@@ -10,11 +10,13 @@ from ..layout import check_round
 from ..roster import load_roster
 from .common import (
     CONTEXT,
+    Tally,
     db_option,
     echo_problems,
     load_key_or_exit,
     load_rubric_or_exit,
     main,
+    on_interrupt,
     open_store_or_exit,
     out_option,
     progress,
@@ -40,6 +42,8 @@ def generate(rubric_path, roster, round_label, out_dir, due, contact, db, silent
 
     The store records the rubric version used and which workbook went to which partnership,
     so that returned files are scored with the version they were made from."""
+    tally = Tally()
+    on_interrupt(lambda: interrupted(tally, out_dir))
     from ..generate import (  # openpyxl: only this command needs it
         Options,
         generate_blank,
@@ -72,8 +76,22 @@ def generate(rubric_path, roster, round_label, out_dir, due, contact, db, silent
         store.record_issue(round_label, r, [made])
         click.echo(f"Wrote a blank workbook: {made.path}")
         return
+    tally.total = len(partnerships)
     with progress(silent, len(partnerships), "Generating") as bar:
-        made_all = generate_workbooks(r, partnerships, out_dir, options, key, progress=lambda _p: bar.update(1))
-    store.record_issue(round_label, r, made_all)
+
+        def written(_partnership) -> None:
+            bar.update(1)
+            tally.step()
+
+        made_all = generate_workbooks(r, partnerships, out_dir, options, key, progress=written)
+    store.record_issue(round_label, r, made_all)  # one transaction: all of them or none
     round_note = f" for round {round_label}" if round_label else ""
     click.echo(f"Wrote {len(made_all)} workbooks{round_note} to {out_dir}/")
+
+
+def interrupted(tally: Tally, out_dir: Path) -> str:
+    """The line a Ctrl-C prints: each workbook is written whole or not at all."""
+    if tally.total is None:
+        return "no workbook was written; run the same command again"
+    return (f"{tally.done} of {tally.total} workbooks written to {out_dir}/, {tally.total - tally.done} not, and none "
+            "recorded in the store; run the same command again to write and record them all")
