@@ -22,19 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from . import interrupt
-from .errors import Problem, has_errors, problem
-from .files import atomic_open
+from .errors import Problem, Severity, has_errors, problem
+from .files import FILE_MODE, atomic_open, private_dir
 from .read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
 from .rubric import Rubric
 from .score import Score, score, stage_label
 
 if TYPE_CHECKING:
-    from .store import Store, SubmissionDetail, SubmissionInfo
+    from .store import NewSubmission, Store, SubmissionDetail, SubmissionInfo
 
-STATUSES = ("scored", "incomplete", "rejected", "duplicate")
+STATUSES = ("scored", "incomplete", "rejected", "review", "duplicate")
 POOL_MIN_FILES = 200  # below this, starting workers costs more than it saves
 CHUNK_FILES = 250  # files per store transaction (each transaction holds whole files only)
-TAIL_FILES = 64  # the last files of a batch are stored CHUNK_JOBS at a time
 CHUNK_JOBS = 16  # files handed to a worker at a time
 KEY_NOTE_MIN_FILES = 2  # signatures refused, none verified: blame the office's key, not the respondents
 
@@ -46,7 +45,7 @@ class Outcome:
     file: str  # as given, relative to the folder it was found in
     sha256: str
     size: int
-    status: str  # scored | incomplete | rejected | duplicate
+    status: str  # scored | incomplete | rejected | review (stored, waiting for a person) | duplicate
     partnership_id: str = ""
     partnership_name: str = ""
     round_label: str = ""
@@ -57,6 +56,7 @@ class Outcome:
     verified: bool = False
     problems: tuple[Problem, ...] = ()
     submission_pk: int | None = None
+    suggested_partnership: str = ""  # in review: whose matrixgen thinks it is
 
 
 @dataclass
@@ -75,7 +75,7 @@ class BatchResult:
 
     @property
     def clean(self) -> bool:
-        """Every file scored (or was already stored): nothing incomplete or rejected."""
+        """Every file scored (or was already stored): nothing incomplete, rejected or waiting for review."""
         return all(o.status in ("scored", "duplicate") for o in self.outcomes)
 
     @property
@@ -97,8 +97,9 @@ class Assessed:
     verified: bool
     identity_source: str
     rubric_hash: str | None
-    round_label: str | None
+    round_label: str  # the round the file was issued for ('' when it carries none)
     respondent: dict[str, str]
+    typed_id: str  # a partnership id typed on a generic blank
     answers: list[tuple]  # AnswerInfo(*each)
     scores: list[tuple]  # ScoreInfo(*each)
     problems: list[Problem]
@@ -172,7 +173,6 @@ class _Context:
     rubrics: Mapping[str, Rubric]
     key: bytes
     limits: Limits
-    round_label: str
     archive: Path
 
 
@@ -188,28 +188,24 @@ def _work(job: tuple[bytes, str, str], context: _Context | None = None) -> tuple
     """Assess one file and keep its archive copy (workers do both, so the disk writes run in parallel)."""
     data, name, sha256 = job
     ctx = context or _WORKER["context"]
-    result = assess(data, name, ctx.rubrics, ctx.key, ctx.limits, ctx.round_label)
+    result = assess(data, name, ctx.rubrics, ctx.key, ctx.limits)
     archived = archive_copy(ctx.archive, sha256, ARCHIVE_EXT.get(Kind(result.kind), "bin"), data)
     return result, str(archived)
 
 
 def assess(data: bytes, name: str, rubrics: Mapping[str, Rubric], key: bytes,
-           limits: Limits = DEFAULT_LIMITS, round_label: str = "") -> Assessed:
-    """Read one file and score it: everything about it except storing."""
-    read = read_workbook(data, name, rubrics, key, limits)
-    return assessed(read, round_label)
+           limits: Limits = DEFAULT_LIMITS) -> Assessed:
+    """Read one file and score it: everything about it except matching and storing."""
+    return assessed(read_workbook(data, name, rubrics, key, limits))
 
 
-def assessed(read: ReadResult, round_label: str = "") -> Assessed:
+def assessed(read: ReadResult) -> Assessed:
     ident = read.identity
     found = list(read.problems)
-    round_of_file = ident.round if ident is not None else ""
-    if ident is not None and round_label and round_of_file and round_of_file != round_label:
-        found.append(problem("MG-SCORE-003", read.name, found=round_of_file, expected=round_label))
-    label = (round_of_file or round_label) if ident is not None else None
     base = dict(kind=str(read.kind), identity=ident, verified=read.verified, identity_source=read.identity_source,
-                rubric_hash=read.rubric.content_hash if read.rubric is not None else None, round_label=label,
-                respondent=dict(read.respondent))
+                rubric_hash=read.rubric.content_hash if read.rubric is not None else None,
+                round_label=ident.round if ident is not None else "", respondent=dict(read.respondent),
+                typed_id=read.typed_id)
     if read.rejected or read.rubric is None:
         return Assessed(status="rejected", answers=[], scores=[], problems=found, overall_stage="", progress=None,
                         dimension_stages={}, **base)
@@ -302,8 +298,8 @@ class Reading:
         self.rubric, self.key, self.round_label, self.limits = rubric, key, round_label, limits
         self.files, self.skipped = collect(paths)
         self.archive = archive
-        archive.mkdir(parents=True, exist_ok=True)
-        self.context = _Context(rubrics, key, limits, round_label, archive)
+        private_dir(archive)
+        self.context = _Context(rubrics, key, limits, archive)
         # Oldest first, so that of two files from one partnership the later one ends up current.
         found = sorted((_found(p, s) for p, s in self.files), key=lambda f: f[:3])
         self._workers = _workers(workers, len(found))
@@ -410,11 +406,17 @@ class _Loaded:
     size: int
 
 
-def store_results(reading: Reading, store: Store, *,
+def store_results(reading: Reading, store: Store, *, senders: Mapping[str, str] | None = None,
                   progress: Callable[[Outcome], None] | None = None) -> BatchResult:
-    """Store what ``reading`` finds, whole files per transaction; returns one Outcome per file, in order.
+    """Match what ``reading`` finds to partnerships and rounds (match.py), then store it, whole files
+    per transaction; returns one Outcome per file, in order.
 
-    A file whose bytes are stored already is reported as a duplicate and not stored again."""
+    A file whose bytes are stored already is reported as a duplicate and not stored again. Matching
+    waits for every file to be read: one partnership's several files in one batch go to review
+    together. ``senders`` (file name as shown -> the email address it came from) is evidence for
+    matching: a sender who is another partnership's contact sends the file to review, and a
+    rejected file is attributed to its sender's partnership."""
+    from .match import Context, Returned, match_batch
     from .store import AnswerInfo, NewSubmission, ScoreInfo
 
     store.record_rubric(reading.rubric)
@@ -435,40 +437,43 @@ def store_results(reading: Reading, store: Store, *,
         seen[item.sha256] = item.shown
         wanted.add(item.index)
 
+    everything = _Context(rubrics, reading.key, reading.limits, reading.archive)
+    read: list[tuple[_Loaded, Assessed, str]] = []
+    for item, result, archived in reading.results(wanted):
+        made_from = result.identity.rubric_hash if result.identity is not None else ""  # type: ignore[attr-defined]
+        if result.rubric_hash is None and made_from in rubrics and made_from not in reading.context.rubrics:
+            # Made from another rubric version the store knows, which the workers did not: read it again.
+            result, archived = _work((item.data, item.shown, item.sha256), everything)
+        read.append((item, result, archived))
+
+    senders = senders or {}
+    matches = match_batch([Returned(
+        item.shown, result.status, result.identity, result.verified,  # type: ignore[arg-type]
+        respondent_email=result.respondent.get("respondent_email", ""), typed_id=result.typed_id,
+        sender=senders.get(item.shown, ""), sha256=item.sha256) for item, result, _ in read],
+        Context.from_store(store, reading.round_label))
+
     pending: list[tuple[int, NewSubmission, Assessed]] = []
 
     def flush() -> None:
         with interrupt.held():  # what is told stored is what the store holds
             stored = store.add_submissions([n for _, n, _ in pending])
             for (index, new, result), (info, notes) in zip(pending, stored):
-                outcomes[index] = _outcome(new.file_name, info, result, notes)
+                outcomes[index] = _outcome(new, info, result, notes)
                 _tell(progress, outcomes[index])
             pending.clear()
 
-    everything = _Context(rubrics, reading.key, reading.limits, reading.round_label, reading.archive)
-    left = len(wanted)
-    signatures = {"verified": 0, "refused": 0}
-    for item, result, archived in reading.results(wanted):
-        left -= 1
-        if result.identity is not None:  # only a workbook whose signature verified has one
-            signatures["verified"] += 1
-        elif any(p.code == "MG-READ-027" for p in result.problems):
-            signatures["refused"] += 1
-        made_from = result.identity.rubric_hash if result.identity is not None else ""  # type: ignore[attr-defined]
-        if result.rubric_hash is None and made_from in rubrics and made_from not in reading.context.rubrics:
-            # Made from another rubric version the store knows, which the workers did not: read it again.
-            result, archived = _work((item.data, item.shown, item.sha256), everything)
+    for (item, result, archived), found in zip(read, matches):
         pending.append((item.index, NewSubmission(
             file_name=item.shown, sha256=item.sha256, size=item.size, received_at=item.received,
             status=result.status, kind=result.kind, archive_path=archived,
             identity=result.identity, verified=result.verified,  # type: ignore[arg-type]
-            identity_source=result.identity_source, rubric_hash=result.rubric_hash, round_label=result.round_label,
+            identity_source=result.identity_source, rubric_hash=result.rubric_hash,
+            round_label=found.round_label, partnership_id=found.partnership_id, review=found.review,
             respondent=result.respondent, answers=[AnswerInfo(*a) for a in result.answers],
             scores=[ScoreInfo(*sc) for sc in result.scores], problems=result.problems,
         ), result))
-        # Near the end, smaller transactions: what is left to store after the last file is read is
-        # time nothing else runs in.
-        if len(pending) >= CHUNK_FILES or (left < TAIL_FILES and len(pending) >= CHUNK_JOBS):
+        if len(pending) >= CHUNK_FILES:
             flush()
     if pending:
         flush()
@@ -478,15 +483,17 @@ def store_results(reading: Reading, store: Store, *,
         dims += [(d.id, d.label) for d in other.dimensions if d.id not in {x for x, _ in dims}]
     seconds = (datetime.now(timezone.utc) - reading.started_at).total_seconds()
     return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds,
-                       _key_note(**signatures))
+                       _key_note([result for _, result, _ in read]))
 
 
-def _key_note(verified: int, refused: int) -> list[Problem]:
+def _key_note(results: list[Assessed]) -> list[Problem]:
     """Staff are told when no signed workbook of a batch verifies.
 
     One forged or edited workbook is the respondent's doing, and MG-READ-027 tells them so. Every
     workbook of a batch at once is far likelier to be the office's own key having changed since
     they were issued, which no respondent can fix."""
+    verified = sum(1 for r in results if r.identity is not None)  # only a verified signature gives one
+    refused = sum(1 for r in results if any(p.code == "MG-READ-027" for p in r.problems))
     if refused >= KEY_NOTE_MIN_FILES and verified == 0:
         return [problem("MG-SCORE-004", "", count=refused)]
     return []
@@ -522,8 +529,8 @@ def _load(path: Path, shown: str, size: int | None, limits: Limits, archive: Pat
         sha256 = digest.hexdigest()
         target = archive / f"{sha256}.bin"
         if not target.exists():
-            with path.open("rb") as src, atomic_open(target, "wb") as copy:  # never half a file under its hash
-                shutil.copyfileobj(src, copy, 1 << 20)
+            with path.open("rb") as src, atomic_open(target) as dst:
+                shutil.copyfileobj(src, dst)
         found = problem("MG-READ-002", shown, size=f"{size / 1048576:.1f}", limit=f"{limits.max_bytes / 1048576:.1f}")
         return b"", sha256, Outcome(shown, sha256, size, "rejected", problems=(found,))
     except OSError as exc:
@@ -552,7 +559,8 @@ def archive_copy(archive: Path, sha256: str, ext: str, data: bytes) -> Path:
     target = archive / f"{sha256}.{ext}"
     if not os.path.exists(target):
         tmp = archive / f".{sha256}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        # 0600: the archive holds what respondents wrote. Plain os calls: this runs once per file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
         try:
             view = memoryview(data)
             while view:
@@ -588,21 +596,25 @@ def _isolated(job: tuple[bytes, str, str], context: _Context) -> tuple[Assessed,
     except BrokenProcessPool:
         data, name, sha256 = job
         found = problem("MG-READ-003", name, reason="the reader stopped on it")
-        result = assessed(ReadResult(name=name, kind=Kind.DAMAGED, problems=(found,), rejected=True), context.round_label)
+        result = assessed(ReadResult(name=name, kind=Kind.DAMAGED, problems=(found,), rejected=True))
         return result, str(archive_copy(context.archive, sha256, "bin", data))
 
 
 # --- outcomes ------------------------------------------------------------------------------------------
 
 
-def _outcome(shown: str, info: SubmissionInfo, result: Assessed, notes: list[Problem]) -> Outcome:
+def _outcome(new: NewSubmission, info: SubmissionInfo, result: Assessed, notes: list[Problem]) -> Outcome:
     p = info.partnership
+    review = ()
+    if new.review is not None:  # the reason it waits, as a problem of the file, with its code
+        review = (Problem(new.review.code, Severity.WARNING, new.file_name, new.review.reason),)
     return Outcome(
-        file=shown, sha256=info.sha256, size=info.size, status=info.status,
-        partnership_id=(p.partnership_id or "") if p else "", partnership_name=p.name if p else "",
+        file=new.file_name, sha256=info.sha256, size=info.size, status="review" if new.review else info.status,
+        partnership_id=(p.partnership_id or "") if p else "", partnership_name=p.name if p else info.claimed_name,
         round_label=info.round_label or "", overall_stage=result.overall_stage, progress=result.progress,
         dimension_stages=result.dimension_stages, current=info.current, verified=info.verified,
-        problems=(*result.problems, *notes), submission_pk=info.pk,
+        problems=(*result.problems, *review, *notes), submission_pk=info.pk,
+        suggested_partnership=new.review.suggested_partnership or "" if new.review else "",
     )
 
 

@@ -161,6 +161,27 @@ _define("MG-STORE-001", N, "already received: the same file was stored on {when}
 _define("MG-STORE-002", N, "replaces {file} (received {when}) as the current submission for {partnership}, round {round}: it was received later")
 _define("MG-STORE-003", E, "the store {url} has schema version {found}, newer than this matrixgen ({expected}); upgrade matrixgen")
 _define("MG-STORE-004", E, "cannot open the store {url}: {reason}; check the path or URL")
+_define("MG-STORE-005", E, "there is no store at {url}; check --db or MATRIXGEN_DB (a new store is made by `matrixgen round open`, `generate` or `score`)")
+_define("MG-STORE-006", E, "there is no round {value!r} (known: {known}); open it with `matrixgen round open {value} --roster roster.csv`")
+_define("MG-STORE-007", E, "{value!r} cannot be used as a {where}: use a letter or digit, then letters, digits, '.', '_' and '-', at most 40 characters")
+
+# --- review: why a return waits for a person (the reason), and decisions that cannot be taken ---
+_define("MG-REVIEW-001", W, "a generic workbook: the name typed on it, {name!r}, is close to {suggestion!r} ({score:.0f}% alike) on the roster of round {round}; accept it if that is the partnership, or assign it to the right one")
+_define("MG-REVIEW-002", W, "a generic workbook: the name typed on it, {name!r}, matches no partnership on the roster of round {round}; assign it to the right one, or reject it")
+_define("MG-REVIEW-003", W, "the respondent email {email} is the roster contact of {other} ({other_name}), not of {partnership}; check who filled it in, then accept, assign or reject it")
+_define("MG-REVIEW-004", W, "this workbook was issued for round {found}, but it is being scored into round {expected}; accept it into round {found}, or assign it to the right round")
+_define("MG-REVIEW-005", W, "no round: the file carries none, --round was not given, and {open} rounds are open; assign it to its round")
+_define("MG-REVIEW-006", W, "late: round {round} was closed on {closed}; accept it to count it, or reject it")
+_define("MG-REVIEW-007", W, "{partnership} sent {count} different files for round {round} in this batch ({files}); accept the one to keep and reject the others")
+_define("MG-REVIEW-008", W, "this workbook was issued for round {round}, which is not open in this store (known: {known}); open the round, or assign it to another")
+_define("MG-REVIEW-009", W, "stored with no round before rounds were required; assign it to its partnership and round, or reject it")
+_define("MG-REVIEW-020", E, "there is no review item {value}; list them with `matrixgen review`")
+_define("MG-REVIEW-021", E, "review item {value} was already decided ({state}); undo it first with `matrixgen review undo {value}`")
+_define("MG-REVIEW-022", E, "review item {value} is still waiting: there is no decision to undo")
+_define("MG-REVIEW-023", E, "review item {value} has no suggested partnership to accept; use `matrixgen review assign {value} --partnership ID`")
+_define("MG-REVIEW-024", E, "a rejection needs a reason, which goes to the partnership in its next reminder; give it with --reason")
+_define("MG-REVIEW-025", E, "there is no partnership {value!r} in the store; use an id from the round's roster")
+_define("MG-REVIEW-026", E, "there is no round {value!r} to assign it to (known: {known}); give --round with an opened round")
 
 # --- report ------------------------------------------------------------------------------------
 _define("MG-REPORT-001", E, "round label {value!r} cannot be used as a folder name; use letters, digits, '.', '_' and '-'")

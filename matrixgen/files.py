@@ -83,21 +83,20 @@ def private_file(path: str | Path) -> Path:
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "wb", *, sync: bool = True, **kwargs) -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "wb", *, durable: bool = False, **kwargs) -> Iterator[IO]:
     """Write ``path`` whole or not at all: a private temporary file in the same folder, renamed
     over ``path`` when the block ends without an exception (and removed when it does not).
 
-    ``sync=False`` skips the fsync before the rename, for files made in bulk that the command can
-    make again (about 2 ms a file on our VM: more than writing a workbook takes). A crash of the
-    process still leaves the old file or the new one; only a power cut can leave a new file empty."""
+    A killed process or Ctrl-C never leaves a half-written file under the real name; ``durable``
+    also syncs it to disk first, against a power cut (slower: a thousand workbooks notice it)."""
     path = Path(path)
     private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # mkstemp: 0600
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
-            fh.flush()
-            if sync:
+            if durable:
+                fh.flush()
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -115,11 +114,11 @@ def discard_partial(path: str | Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-def write_private(path: str | Path, data: bytes | str, encoding: str = "utf-8", *, sync: bool = True) -> Path:
-    """Write ``data`` to ``path`` atomically, mode 0600 (``sync``: see ``atomic_open``)."""
+def write_private(path: str | Path, data: bytes | str, encoding: str = "utf-8") -> Path:
+    """Write ``data`` to ``path`` atomically, mode 0600."""
     if isinstance(data, str):
         data = data.encode(encoding)
-    with atomic_open(path, "wb", sync=sync) as fh:
+    with atomic_open(path, "wb") as fh:
         fh.write(data)
     return Path(path)
 

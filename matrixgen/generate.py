@@ -33,13 +33,12 @@ from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from . import identity
-from .files import write_private
+from .files import private_dir, valid_label, write_private
 from .identity import Identity
 # The layout contract, re-exported: the reader imports it from layout.py without openpyxl.
 from .layout import (  # noqa: F401
     ASSESSMENT, ASSESSMENT_HEADER_ROW, ASSESSMENT_HEADERS, EVIDENCE_COL, INSTRUCTIONS, MATRIX, META, META_KEYS,
-    PARTNERSHIP, PARTNERSHIP_FIELDS, PROP_PREFIX, RESPONDENT_FIELDS, RESPONSE_COL, RESPONSE_LIST_NAME, ROUND_RE, SUMMARY,
-    check_round,
+    PARTNERSHIP, PARTNERSHIP_FIELDS, PROP_PREFIX, RESPONDENT_FIELDS, RESPONSE_COL, RESPONSE_LIST_NAME, SUMMARY,
 )
 from .roster import Partnership
 from .rubric import Rubric
@@ -77,12 +76,22 @@ PARTNERSHIP_VALUE_WIDTH = 64  # column B of Partnership
 VALUE_WIDTHS = (INSTRUCTIONS_TEXT_WIDTH, PARTNERSHIP_VALUE_WIDTH)  # where a partnership's details are shown
 
 
+class GenerateError(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Options:
     round: str = ""
     due: str = ""
     contact: str = ""  # the office's contact line shown on the Instructions sheet
     generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def __post_init__(self) -> None:
+        # The round travels in the signed identity and becomes folder names: the one label rule.
+        if self.round and not valid_label(self.round):
+            raise GenerateError(f"{self.round!r} cannot be a round label: use a letter or digit, then letters, "
+                                "digits, '.', '_' and '-'")
 
 
 @dataclass(frozen=True)
@@ -91,10 +100,6 @@ class Generated:
     partnership: Partnership | None
     identity: Identity
     sha256: str
-
-
-class GenerateError(Exception):
-    pass
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -241,12 +246,13 @@ def _partnership(ws, ident: Identity, generic: bool) -> None:
     ws.column_dimensions["B"].width = PARTNERSHIP_VALUE_WIDTH
     ws["A1"] = "Partnership"
     ws["A1"].font = TITLE
-    ws["A2"] = ("Type your partnership's name, region and sector in the yellow cells." if generic
+    ws["A2"] = ("Type your partnership's name, region and sector (and its ID, if you know it) in the yellow cells."
+                if generic
                 else "These details identify your workbook; they are locked. Please fill in the yellow cells below.")
     ws["A2"].font = _font(italic=True, color="555555")
     values = {**ident.values(), "signature": ident.signature}
     row = 4
-    typed = {"partnership_name", "region", "sector"} if generic else set()
+    typed = {"partnership_name", "partnership_id", "region", "sector"} if generic else set()
     for label, key in PARTNERSHIP_FIELDS:
         a, b = ws.cell(row, 1, label), ws.cell(row, 2, values[key] or None)
         a.font, a.fill, a.border, b.border = _font(bold=True), FILL_LABEL, BOX, BOX
@@ -535,7 +541,7 @@ def _sha256(data: bytes) -> str:
 def generate_blank(rubric: Rubric, out_dir: str | Path, options: Options, key: bytes) -> Generated:
     """One generic workbook: the respondent types the partnership's name."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     ident = Identity(rubric_id=rubric.id, rubric_version=rubric.version, rubric_hash=rubric.content_hash,
                      round=options.round, generated_at=options.generated_at)
     ident = replace(ident, signature=identity.sign(ident.values(), key))
@@ -558,7 +564,7 @@ def generate_workbooks(
 ) -> list[Generated]:
     """One personalised, signed workbook per partnership."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     template = Template(rubric, options)
     taken: set[str] = set()
     results = []
@@ -566,9 +572,7 @@ def generate_workbooks(
         ident = template.identity_for(p, key)
         data = template.render(ident)
         path = out / workbook_filename(p, taken)
-        # No fsync a file: a thousand of them would cost more than making them; the store keeps
-        # each one's sha256, so one lost to a power cut is caught before it is sent.
-        write_private(path, data, sync=False)
+        write_private(path, data)
         results.append(Generated(path, p, ident, _sha256(data)))
         if progress is not None:
             progress(p)

@@ -8,8 +8,6 @@ scoring never import openpyxl.
 
 from __future__ import annotations
 
-import re
-
 from . import identity
 
 INSTRUCTIONS, PARTNERSHIP, ASSESSMENT, SUMMARY, MATRIX, META = (
@@ -40,8 +38,3 @@ RESPONDENT_FIELDS = (
 META_KEYS = (*identity.FIELDS, "signature", "format")
 PROP_PREFIX = "matrixgen_"
 RESPONSE_LIST_NAME = "MG_Responses"
-ROUND_RE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
-
-
-def check_round(label: str) -> bool:
-    return not label or bool(ROUND_RE.match(label))

@@ -121,6 +121,7 @@ class ReadResult:
     rubric: Rubric | None = None
     answers: tuple[Answer, ...] = ()
     respondent: Mapping[str, str] = field(default_factory=dict)  # respondent_name, _role, _email, completed_on
+    typed_id: str = ""  # a partnership id typed on a generic blank (never signed; match.py checks it)
 
     def responses(self) -> dict[str, Response | None]:
         """criterion id -> Response, for ``score.score``; absent or None = not answered."""
@@ -741,7 +742,9 @@ class _Reader:
                                          missing=", ".join(missing)))
         ident = Identity(**{k: values[k] for k in identity.FIELDS}, signature=values["signature"])
         verified, source = True, ", ".join(p.name for p in present)
+        typed_id = ""
         if generic:
+            typed_id = card.values.get("partnership_id", "").strip()
             typed = {k: card.values.get(k, "") for k in TYPED_ON_GENERIC}
             ident = replace(ident, **typed)
             verified, source = False, "typed name"
@@ -762,6 +765,7 @@ class _Reader:
         return ReadResult(
             name=self.name, kind=Kind.XLSX, problems=tuple(self.problems), rejected=False, identity=ident,
             verified=verified, identity_source=source, rubric=rubric, answers=answers, respondent=respondent,
+            typed_id=typed_id,
         )
 
     def _rejected(self, found: Problem, ident: Identity | None = None, verified: bool = False, source: str = "") -> ReadResult:
@@ -791,7 +795,7 @@ class _Reader:
         reference = present[0]
         for other in present[1:]:
             for key in SIGNED:
-                if generic and key in TYPED_ON_GENERIC and card in (reference, other):
+                if generic and key in (*TYPED_ON_GENERIC, "partnership_id") and card in (reference, other):
                     continue  # a generic blank's respondent types these on the Partnership sheet
                 expected, found = reference.values.get(key, ""), other.values.get(key, "")
                 if found != expected:

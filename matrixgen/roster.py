@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import Problem, has_errors, problem
+from .files import valid_label
 
 COLUMNS = ("id", "name", "region", "sector", "contact_name", "contact_email")
 REQUIRED = ("id", "name")
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_LENGTH = 200
@@ -90,7 +90,7 @@ def parse_roster(data: bytes, name: str = "roster.csv") -> RosterResult:
                 problems.append(problem("MG-ROSTER-003", where, column=column))
                 row_ok = False
         pid = record.get("id", "")
-        if pid and not ID_RE.match(pid):
+        if pid and not valid_label(pid):
             problems.append(problem("MG-ROSTER-005", where, value=pid))
             row_ok = False
         elif pid in first_line:

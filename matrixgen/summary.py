@@ -1,40 +1,41 @@
-"""A scoring run -> summary.csv, summary.xlsx (for people) and problems.csv.
+"""A scoring run -> summary.csv, summary.xlsx (for people) and problems.csv, in a folder of its own.
 
-Text that came from a respondent (file names, typed partnership names, answers quoted in
-messages) is written so that no spreadsheet app runs it as a formula: in the CSV files a cell
-starting with = + - @ tab or CR gets a leading apostrophe; in the xlsx every text cell is
-stored as text, never as a formula.
+Each run writes into ``<out>/<UTC time of the run>/``, so one run never overwrites another's
+summary; a run with no files writes nothing. Everything is formula-safe (sheets.py).
 """
 
 from __future__ import annotations
 
-import csv
-import re
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .batch import BatchResult
-from .files import atomic_open
-from .read import column_letters
+from .files import private_dir
+from .sheets import Sheet, safe_text, write_csv, write_xlsx
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheet apps may run as a formula
+__all__ = ["run_folder", "safe_text", "summary_rows", "problem_rows", "write_outputs"]
 BASE_COLUMNS = ("file", "sha256", "status", "partnership_id", "partnership_name", "round", "overall_stage", "progress")
 TAIL_COLUMNS = ("current", "errors", "warnings")
 PROBLEM_COLUMNS = ("file", "code", "severity", "location", "message")
 
 # Stage colours, lowest stage first (light to dark green); status colours for the status column.
 STAGE_FILLS = ("E2EFDA", "C6E0B4", "A9D08E", "70AD47")
-STATUS_FILLS = {"scored": "C6EFCE", "incomplete": "FFEB9C", "rejected": "F8CBAD", "duplicate": "EDEDED"}
-HEADER_FILL, HEADER_FONT = "1F3A5F", "FFFFFF"
+STATUS_FILLS = {"scored": "C6EFCE", "incomplete": "FFEB9C", "rejected": "F8CBAD", "review": "BDD7EE",
+                "in review": "BDD7EE", "duplicate": "EDEDED", "not returned": "EDEDED"}
 
 
-def safe_text(value: str) -> str:
-    """A CSV cell no spreadsheet app will run as a formula."""
-    return "'" + value if value and value[0] in _FORMULA_CHARS else value
-
-
-_FORMULA_CHARS = frozenset(FORMULA_START)  # each one character
+def run_folder(out_dir: str | Path, started: datetime | None = None) -> Path:
+    """A new folder under ``out_dir`` named by the run's UTC time (a suffix if two runs share a second)."""
+    stamp = (started or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H-%M-%SZ")
+    out = private_dir(out_dir)
+    for n in range(1, 1000):
+        folder = out / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir(mode=0o700)
+            return folder
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{out}: too many runs at {stamp}")
 
 
 def summary_rows(result: BatchResult) -> tuple[list[str], list[list[object]]]:
@@ -57,224 +58,35 @@ def problem_rows(result: BatchResult) -> list[list[str]]:
 
 
 def write_outputs(result: BatchResult, out_dir: str | Path, stage_labels: list[str] | None = None) -> list[Path]:
-    """Write the three files; returns their paths. ``stage_labels`` (lowest first) colours stages."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the three files into ``out_dir`` (see ``run_folder``); returns their paths.
+    ``stage_labels`` (lowest first) colours stages."""
+    out = private_dir(out_dir)
     header, rows = summary_rows(result)
-    written = [out / "summary.csv", out / "summary.xlsx", out / "problems.csv"]
-    at = header.index("progress")  # as a percentage; _write_csv makes the text cells safe
-    _write_csv(written[0], header, [[*r[:at], _percent(r[at]), *r[at + 1:]] for r in rows])
-    _write_xlsx(written[1], result, header, rows, stage_labels or [])
-    _write_csv(written[2], list(PROBLEM_COLUMNS), problem_rows(result))
-    return written
-
-
-def _percent(value: object) -> str:
-    return "" if value is None else f"{100 * float(value):.1f}"  # type: ignore[arg-type]
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
-    # utf-8-sig: Excel opens it with the right encoding on a double-click.
-    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows([[safe_text(c) if isinstance(c, str) else c for c in row] for row in rows])
-
-
-def _write_xlsx(path: Path, result: BatchResult, header: list[str], rows: list[list[object]],
-                stage_labels: list[str]) -> None:
-    """summary.xlsx as SpreadsheetML written directly: a header row, widths, a frozen first row and
-    column, filters, and colours from conditional formats on whole columns (not per-cell styles:
-    a row edited by hand is still coloured right). openpyxl, and numpy behind it, would take
-    longer to import than this takes to write a thousand rows."""
+    at = header.index("progress")  # as a percentage in the CSV
     names = dict(result.dimensions)
     titles = [names.get(h, h.replace("_", " ")) for h in header]
     widths = [min(48, max(10, len(str(t)) + 2)) for t in titles]
     widths[0], widths[1], widths[2], widths[4] = 44, 16, 12, 36
-    stage_fills = {label: STAGE_FILLS[min(i, len(STAGE_FILLS) - 1)] for i, label in enumerate(stage_labels)}
+    stage_fills = stage_colours(stage_labels or [])
     colours = {i: STATUS_FILLS if column == "status" else stage_fills for i, column in enumerate(header)
                if column in ("status", "overall_stage") or column in names}
-    dxfs: dict[str, int] = {}  # fill colour -> its differential format, in order of first use
-    summary = _sheet_xml(titles, rows, widths, colours, dxfs, percent=header.index("progress"))
-    problem_titles = [c.replace("_", " ") for c in PROBLEM_COLUMNS]
-    problems = _sheet_xml(problem_titles, problem_rows(result), [44, 14, 10, 28, 100],
-                          {2: {"error": "F8CBAD", "warning": "FFEB9C"}}, dxfs)
-    filters = "".join(
-        f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
-        f"{_xml(_quote_sheet(title))}!$A$1:${column_letters(width)}${count + 1}</definedName>"
-        for i, (title, width, count) in enumerate((("Summary", len(header), len(rows)),
-                                                   ("Problems", len(PROBLEM_COLUMNS), len(result.problems)))))
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    parts = {
-        "[Content_Types].xml": _CONTENT_TYPES,
-        "_rels/.rels": _PACKAGE_RELS,
-        "docProps/app.xml": _APP,
-        "docProps/core.xml": _CORE.format(stamp=stamp),
-        "xl/workbook.xml": _WORKBOOK.format(filters=filters),
-        "xl/_rels/workbook.xml.rels": _WORKBOOK_RELS,
-        "xl/styles.xml": _styles(dxfs),
-        "xl/worksheets/sheet1.xml": summary,
-        "xl/worksheets/sheet2.xml": problems,
-    }
-    with atomic_open(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-        for name, text in parts.items():
-            z.writestr(name, text.encode("utf-8"))
-
-
-# --- SpreadsheetML -------------------------------------------------------------------------------
-# Cell styles (the s attribute): 0 plain, 1 header (bold white on navy, wrapped, top), 2 percent.
-HEADER_STYLE, PERCENT_STYLE = 1, 2
-# What XML 1.0 cannot hold as text, or holds only escaped: & < > and CR (a bare CR would be read
-# back as LF); control characters are written as Excel's own _xHHHH_ escapes.
-_XML_SPECIAL = re.compile(r"[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f]")
-_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"}
-
-
-def _xml(text: str) -> str:
-    if _XML_SPECIAL.search(text) is None:
-        return text
-    return _XML_SPECIAL.sub(lambda m: _XML_ESCAPES.get(m.group()) or f"_x{ord(m.group()):04X}_", text)
-
-
-def _quote_sheet(title: str) -> str:
-    return "'" + title.replace("'", "''") + "'"
-
-
-def _sheet_xml(titles: list[str], rows: list[list[object]], widths: list[int], colours: dict[int, dict[str, str]],
-               dxfs: dict[str, int], percent: int | None = None) -> str:
-    """One worksheet: header row, body rows, widths, frozen panes, filter and colour rules.
-
-    Text is always an inline string, never a formula, whatever it starts with; numbers are
-    numbers; None and '' leave the cell empty."""
-    letters = [column_letters(i) for i in range(1, len(titles) + 1)]
-    last = len(rows) + 1
-    out = [
-        _SHEET_HEAD, f'<dimension ref="A1:{letters[-1]}{last}"/>', _SHEET_VIEW, "<cols>",
-        *(f'<col min="{i}" max="{i}" width="{w:g}" customWidth="1"/>' for i, w in enumerate(widths, start=1)),
-        '</cols><sheetData><row r="1">',
-        *(f'<c r="{letter}1" s="{HEADER_STYLE}" t="inlineStr">{_inline(title)}</c>' for letter, title in zip(letters, titles)),
-        "</row>",
+    return [
+        write_csv(out / "summary.csv", header, [[*r[:at], _percent(r[at]), *r[at + 1:]] for r in rows]),
+        write_xlsx(out / "summary.xlsx", [
+            Sheet("Summary", titles, rows, widths, colours, percent=at),
+            Sheet("Problems", [c.replace("_", " ") for c in PROBLEM_COLUMNS], problem_rows(result),
+                  [44, 14, 10, 28, 100], {2: SEVERITY_FILLS}),
+        ]),
+        write_csv(out / "problems.csv", list(PROBLEM_COLUMNS), problem_rows(result)),
     ]
-    append = out.append
-    for r, row in enumerate(rows, start=2):
-        append(f'<row r="{r}">')
-        for i, value in enumerate(row):
-            if value is None or value == "":
-                continue
-            if isinstance(value, str):
-                append(f'<c r="{letters[i]}{r}" t="inlineStr">{_inline(value)}</c>')
-            else:  # int or float (bool is not written: no column holds one)
-                style = f' s="{PERCENT_STYLE}"' if i == percent else ""
-                append(f'<c r="{letters[i]}{r}"{style} t="n"><v>{value:.16g}</v></c>')
-        append("</row>")
-    append(f'</sheetData><autoFilter ref="A1:{letters[-1]}{last}"/>')
-    priority = 0
-    for i, fills in colours.items():
-        if not fills:
-            continue
-        append(f'<conditionalFormatting sqref="{letters[i]}2:{letters[i]}{max(len(rows), 1) + 1}">')
-        for value, fill in fills.items():
-            priority += 1
-            dxf = dxfs.setdefault(fill, len(dxfs))
-            formula = _xml('"' + value.replace('"', '""') + '"')
-            append(f'<cfRule type="cellIs" dxfId="{dxf}" priority="{priority}" operator="equal">'
-                   f"<formula>{formula}</formula></cfRule>")
-        append("</conditionalFormatting>")
-    append(_SHEET_TAIL)
-    return "".join(out)
 
 
-def _inline(text: str) -> str:
-    space = ' xml:space="preserve"' if text != text.strip() else ""
-    return f"<is><t{space}>{_xml(text)}</t></is>"
+SEVERITY_FILLS = {"error": "F8CBAD", "warning": "FFEB9C"}
 
 
-def _styles(dxfs: dict[str, int]) -> str:
-    fills = "".join(f'<dxf><fill><patternFill patternType="solid"><fgColor rgb="00{fill}"/><bgColor rgb="00{fill}"/>'
-                    f"</patternFill></fill></dxf>" for fill in dxfs)
-    return _STYLES.format(dxf_count=len(dxfs), dxfs=fills)
+def stage_colours(stage_labels: list[str]) -> dict[str, str]:
+    return {label: STAGE_FILLS[min(i, len(STAGE_FILLS) - 1)] for i, label in enumerate(stage_labels)}
 
 
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-    '<Override PartName="/docProps/core.xml" ContentType="application/vnd.openxmlformats-package.core-properties+xml"/>'
-    '<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"/>'
-    "</Types>"
-)
-_PACKAGE_RELS = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
-    '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties" Target="docProps/core.xml"/>'
-    f'<Relationship Id="rId3" Type="{_REL_NS}/extended-properties" Target="docProps/app.xml"/>'
-    "</Relationships>"
-)
-_APP = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
-    "<Application>matrixgen</Application></Properties>"
-)
-_CORE = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
-    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
-    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-    "<dc:creator>matrixgen</dc:creator>"
-    '<dcterms:created xsi:type="dcterms:W3CDTF">{stamp}</dcterms:created>'
-    '<dcterms:modified xsi:type="dcterms:W3CDTF">{stamp}</dcterms:modified>'
-    "</cp:coreProperties>"
-)
-_WORKBOOK = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    f'<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}"><workbookPr/>'
-    '<bookViews><workbookView activeTab="0"/></bookViews><sheets>'
-    '<sheet name="Summary" sheetId="1" r:id="rId1"/><sheet name="Problems" sheetId="2" r:id="rId2"/>'
-    "</sheets><definedNames>{filters}</definedNames></workbook>"
-)
-_WORKBOOK_RELS = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_REL_NS}/worksheet" Target="worksheets/sheet2.xml"/>'
-    f'<Relationship Id="rId3" Type="{_REL_NS}/styles" Target="styles.xml"/>'
-    "</Relationships>"
-)
-_STYLES = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    f'<styleSheet xmlns="{_MAIN_NS}">'
-    '<numFmts count="1"><numFmt numFmtId="164" formatCode="0.0%"/></numFmts>'
-    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-    f'<font><b val="1"/><sz val="11"/><color rgb="00{HEADER_FONT}"/><name val="Calibri"/><family val="2"/></font></fonts>'
-    '<fills count="3"><fill><patternFill/></fill><fill><patternFill patternType="gray125"/></fill>'
-    f'<fill><patternFill patternType="solid"><fgColor rgb="00{HEADER_FILL}"/></patternFill></fill></fills>'
-    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
-    '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" applyFill="1" applyAlignment="1">'
-    '<alignment vertical="top" wrapText="1"/></xf>'
-    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
-    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-    '<dxfs count="{dxf_count}">{dxfs}</dxfs>'
-    "</styleSheet>"
-)
-_SHEET_HEAD = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    f'<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
-)
-_SHEET_VIEW = (
-    '<sheetViews><sheetView workbookViewId="0">'
-    '<pane xSplit="1" ySplit="1" topLeftCell="B2" activePane="bottomRight" state="frozen"/>'
-    '<selection pane="topRight"/><selection pane="bottomLeft"/>'
-    '<selection pane="bottomRight" activeCell="A1" sqref="A1"/></sheetView></sheetViews>'
-    '<sheetFormatPr baseColWidth="8" defaultRowHeight="15"/>'
-)
-_SHEET_TAIL = '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/></worksheet>'
+def _percent(value: object) -> str:
+    return "" if value is None else f"{100 * float(value):.1f}"  # type: ignore[arg-type]

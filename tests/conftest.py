@@ -22,6 +22,9 @@ OPTIONS = Options(round="2026", generated_at="2026-01-15T10:00:00Z")
 ALPHA = Partnership("NE-IT", "Three Rivers Tech Talent Network", "Northeast", "IT", "Ann", "ann@example.org")
 BETA = Partnership("WC-AG", "Wabash Prairie Agriculture Council", "West Central", "Agriculture", "Bo", "bo@example.org")
 FIXTURES = Path(__file__).parent / "fixtures"
+# A roster of many partnerships, for batches in which no partnership sends two files.
+CROWD = tuple(Partnership(f"P-{i:02}", f"Partnership Number {i:02}", f"Region {i % 5}", "Manufacturing", f"Contact {i}",
+                          f"contact{i:02}@example.org") for i in range(1, 15))
 FIXTURE_KEY = b"fixture-key-not-secret-0123456789"
 
 
@@ -51,6 +54,13 @@ def issued(tmp_path_factory):
     blank = generate_blank(RUBRIC, out, OPTIONS, KEY)
     return {"alpha": made[0].path.read_bytes(), "beta": made[1].path.read_bytes(), "blank": blank.path.read_bytes(),
             "made": made, "blank_made": blank}
+
+
+@pytest.fixture(scope="session")
+def crowd(tmp_path_factory):
+    """Signed round-2026 workbooks for every partnership of CROWD, as bytes, in CROWD's order."""
+    out = tmp_path_factory.mktemp("crowd")
+    return [g.path.read_bytes() for g in generate_workbooks(RUBRIC, CROWD, out, OPTIONS, KEY)]
 
 
 def all_answers(label: str = "Met", evidence: str = "") -> dict[str, tuple[object, str]]:
@@ -136,7 +146,6 @@ def _rubric_v2():
 
 
 def bad_file(kind: str, issued: dict) -> tuple[str, bytes, str]:
-    from matrixgen import identity
     from matrixgen.generate import Template
     from matrixgen.simulate import fill
 
@@ -213,6 +222,17 @@ def bad_file(kind: str, issued: dict) -> tuple[str, bytes, str]:
 BAD_KINDS = ("truncated_zip", "zip_bomb", "billion_laughs", "encrypted", "xls", "xlsm", "xlsb", "ods", "strict", "csv",
              "pdf", "empty", "other", "wrong_rubric", "forged", "altered", "altered_everywhere", "no_identity", "huge_sheet")
 
+
+
+def empty_postgresql(url: str) -> None:
+    """Drop everything in the test PostgreSQL database, Alembic's version table included."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

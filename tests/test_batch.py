@@ -11,9 +11,10 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
-from conftest import ALPHA, BAD_KINDS, BETA, KEY, RUBRIC, _rubric_v2, all_answers, bad_file, upto
+from conftest import ALPHA, BAD_KINDS, BETA, CROWD, KEY, RUBRIC, _rubric_v2, all_answers, bad_file, upto
 from matrixgen import batch as batch_module
-from matrixgen import store as store_module
+from matrixgen.store import schema as store_module
+from matrixgen.store import submissions as store_submissions
 from matrixgen.batch import score_paths
 from matrixgen.simulate import fill
 from matrixgen.store import Store
@@ -23,6 +24,7 @@ from matrixgen.summary import safe_text, write_outputs
 @pytest.fixture
 def store(tmp_path):
     s = Store.open(tmp_path / "data" / "matrixgen.db")
+    s.open_round("2026", [ALPHA, BETA, *CROWD])  # the round the conftest workbooks were issued for
     yield s
     s.close()
 
@@ -84,21 +86,22 @@ def test_batch__mixed_folder__every_file_accounted_for(tmp_path, store, issued):
     result = run(inbox, store, tmp_path)
     outcomes = by_file(result)
     assert {f: o.status for f, o in outcomes.items()} == {
-        "alpha.xlsx": "scored", "sub/beta.xlsx": "incomplete", "blank.xlsx": "scored", "old.xls": "rejected"}
+        "alpha.xlsx": "scored", "sub/beta.xlsx": "incomplete", "blank.xlsx": "review", "old.xls": "rejected"}
     assert [p.code for p in result.skipped] == ["MG-READ-032", "MG-READ-031"]
     assert outcomes["alpha.xlsx"].overall_stage == "Sustainable"
     assert outcomes["sub/beta.xlsx"].dimension_stages["employer-engagement"] == "Exploring"
     assert [(p.code, p.location) for p in outcomes["sub/beta.xlsx"].problems] == [
         ("MG-READ-021", "Assessment!E5"), ("MG-SCORE-002", "Assessment!E6"), ("MG-SCORE-002", "Assessment!E7")]
     assert (outcomes["blank.xlsx"].partnership_name, outcomes["blank.xlsx"].verified) == ("Lakeshore", False)
-    assert result.counts() == {"scored": 2, "incomplete": 1, "rejected": 1, "duplicate": 0}
+    assert outcomes["blank.xlsx"].problems[-1].code == "MG-REVIEW-002"  # on no roster: a person decides
+    assert result.counts() == {"scored": 1, "incomplete": 1, "rejected": 1, "review": 1, "duplicate": 0}
     assert not result.clean
 
 
-def test_batch__large_batch__process_pool_gives_the_same_outcomes(tmp_path, store, issued):
+def test_batch__large_batch__process_pool_gives_the_same_outcomes(tmp_path, store, crowd):
     inbox = tmp_path / "inbox"
     for i in range(12):
-        put(inbox, f"a{i:02}.xlsx", _variant(issued, i))
+        put(inbox, f"a{i:02}.xlsx", _variant(crowd, i))
     put(inbox, "bad.pdf", b"%PDF-1.4\n")
     pooled = score_paths([inbox], store, RUBRIC, KEY, tmp_path / "archive", workers=2)
     assert len(pooled.outcomes) == 13
@@ -180,12 +183,12 @@ def test_batch__same_bytes_twice_in_one_run__second_is_a_duplicate(tmp_path, sto
     assert counts_in_db(store)["submissions"] == 1
 
 
-def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path, store, issued, monkeypatch):
+def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path, store, crowd, monkeypatch):
     inbox = tmp_path / "inbox"
     for i in range(7):
-        put(inbox, f"f{i}.xlsx", _variant(issued, i))
+        put(inbox, f"f{i}.xlsx", _variant(crowd, i))
     monkeypatch.setattr(batch_module, "CHUNK_FILES", 3)
-    real_add = store_module._add_all
+    real_add = store_submissions.add_all
     calls = {"n": 0}
 
     def dying_add(conn, new):
@@ -194,7 +197,7 @@ def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path,
         if calls["n"] == 2:  # killed inside the second transaction, after its rows were written
             raise KeyboardInterrupt("killed")
         return stored
-    monkeypatch.setattr(store_module, "_add_all", dying_add)
+    monkeypatch.setattr(store_submissions, "add_all", dying_add)
     with pytest.raises(KeyboardInterrupt):
         run(inbox, store, tmp_path)
     counts = counts_in_db(store)
@@ -202,17 +205,18 @@ def test_batch__killed_mid_batch__store_consistent_and_rerun_completes(tmp_path,
     assert counts["answers"] == 3 * len(RUBRIC.criteria)  # whole files only
     assert counts["scores"] == 3 * (1 + len(RUBRIC.dimensions))
 
-    monkeypatch.setattr(store_module, "_add_all", real_add)
+    monkeypatch.setattr(store_submissions, "add_all", real_add)
     rerun = run(inbox, store, tmp_path)
     assert sorted(o.status for o in rerun.outcomes) == ["duplicate"] * 3 + ["scored"] * 4
     assert counts_in_db(store)["submissions"] == 7
     assert counts_in_db(store)["answers"] == 7 * len(RUBRIC.criteria)
 
 
-def _variant(issued, i):
+def _variant(crowd, i):
+    """Partnership i's return: every file of a batch from another partnership, with different bytes."""
     answers = upto("emerging")
-    answers["SC-1"] = ("Not yet", f"note {i}")  # different bytes per file
-    return fill(issued["alpha" if i % 2 else "beta"], answers)
+    answers["SC-1"] = ("Not yet", f"note {i}")
+    return fill(crowd[i], answers)
 
 
 # --- rubric versions ------------------------------------------------------------------------------------------------
@@ -231,10 +235,10 @@ def test_batch__file_from_an_older_rubric_version_in_the_store__scored_with_it(t
 # --- reading started before the store (as `matrixgen score` does) ---------------------------------------------------
 
 
-def test_read_paths__started_before_the_store__same_outcomes_as_score_paths(tmp_path, store, issued):
+def test_read_paths__started_before_the_store__same_outcomes_as_score_paths(tmp_path, store, issued, crowd):
     inbox = tmp_path / "inbox"
     for i in range(6):
-        put(inbox, f"a{i}.xlsx", _variant(issued, i))
+        put(inbox, f"a{i}.xlsx", _variant(crowd, i))
     name, data, _ = bad_file("wrong_rubric", issued)
     put(inbox, name, data)  # made from an older version the store knows, the workers do not
     store.record_rubric(_rubric_v2())
@@ -252,10 +256,10 @@ def test_read_paths__started_before_the_store__same_outcomes_as_score_paths(tmp_
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked (and so patched) on Linux only")
-def test_read_paths__a_file_kills_its_reader__rejected_and_the_rest_scored(tmp_path, store, issued, monkeypatch):
+def test_read_paths__a_file_kills_its_reader__rejected_and_the_rest_scored(tmp_path, store, crowd, monkeypatch):
     inbox = tmp_path / "inbox"
     for i in range(5):
-        put(inbox, f"a{i}.xlsx", _variant(issued, i))
+        put(inbox, f"a{i}.xlsx", _variant(crowd, i))
     real, parent = batch_module._work, os.getpid()
 
     def dying(job, context=None):

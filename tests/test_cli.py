@@ -73,19 +73,52 @@ def test_cli__rubric_show__matrix_table_and_criteria():
     assert lines[-1] == "Answers: Met (1, met); In progress (0.5); Not yet (0)"
 
 
-def test_cli__generate_without_roster__one_blank(home):
-    result = run("generate", "--round", "2026", "--out", "blank")
+def test_cli__generate_blank_no_round_open__a_blank_without_a_round_and_no_round_made(home):
+    result = run("generate", "--blank", "--out", "blank")
     assert result.exit_code == 0
-    assert result.output == "Wrote a blank workbook: blank/indiana-sector-partnership-stages_2026_blank.xlsx\n"
+    assert result.stdout == "Wrote a generic blank (no round): blank/indiana-sector-partnership-stages_blank.xlsx\n"
+    assert result.stderr == f"Created a new store at {home / 'data' / 'matrixgen.db'}\n"
     assert (home / "data" / "secret.key").exists()
+    assert run("round", "list").stdout == "No rounds yet: open one with `matrixgen round open LABEL --roster roster.csv`.\n"
+
+
+def test_cli__generate_blank__for_the_newest_open_round_by_default(home):
+    (home / "roster.csv").write_text(HEADER + "A1,Alpha,North,IT,,\n")
+    assert run("round", "open", "2025", "--roster", "roster.csv").exit_code == 0
+    assert run("round", "open", "2026", "--roster", "roster.csv").exit_code == 0
+    result = run("generate", "--blank")
+    assert result.exit_code == 0
+    assert result.stdout == (f"Wrote a generic blank for round 2026: "
+                             f"{home / 'data' / 'blank' / '2026' / 'indiana-sector-partnership-stages_2026_blank.xlsx'}\n")
+
+
+def test_cli__generate_round_never_opened__error_says_how_to_open_it_and_no_round_made(home):
+    (home / "roster.csv").write_text(HEADER + "A1,Alpha,North,IT,,\n")
+    assert run("round", "open", "2026", "--roster", "roster.csv").exit_code == 0
+    result = run("generate", "--round", "2099")
+    assert result.exit_code == 2
+    assert "there is no round '2099' (known: 2026); open it with `matrixgen round open 2099 --roster roster.csv`" \
+        in result.stderr
+    assert [line.split()[0] for line in run("round", "list").stdout.splitlines()[1:]] == ["2026"]
 
 
 def test_cli__generate_with_roster__one_workbook_per_partnership(home):
     (home / "roster.csv").write_text(HEADER + "A1,Alpha,North,IT,,\nB2,Beta,South,Health,,\n")
-    result = run("generate", "--roster", "roster.csv", "--round", "2026", "--out", "out", "-s")
+    result = run("generate", "--roster", "roster.csv", "--out", "out", "-s")
     assert result.exit_code == 0
-    assert result.output == "Wrote 2 workbooks for round 2026 to out/\n"
+    assert result.stdout == "Wrote 2 workbooks to out/\n"
     assert sorted(p.name for p in (home / "out").iterdir()) == ["A1_Alpha.xlsx", "B2_Beta.xlsx"]
+
+
+def test_cli__generate_opened_round__its_roster_under_the_data_directory(home):
+    (home / "roster.csv").write_text(HEADER + "A1,Alpha,North,IT,,\nB2,Beta,South,Health,,\n")
+    assert run("round", "open", "2026", "--roster", "roster.csv").exit_code == 0
+    result = run("generate", "-s")
+    assert result.exit_code == 0
+    folder = home / "data" / "blank" / "2026"
+    assert result.stdout == f"Wrote 2 workbooks for round 2026 to {folder}/\n"
+    assert result.stderr == "Round 2026 (the newest open round; --round chooses another)\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["A1_Alpha.xlsx", "B2_Beta.xlsx"]
 
 
 def test_cli__generate_bad_roster__all_errors_nothing_written_exit_1(home):
@@ -102,4 +135,11 @@ def test_cli__generate_bad_roster__all_errors_nothing_written_exit_1(home):
 def test_cli__generate_bad_round_label__usage_error_exit_2():
     result = run("generate", "--round", "2026/fall")
     assert result.exit_code == 2
-    assert "Invalid value for --round" in result.output
+    assert "Invalid value for '--round': '2026/fall'" in result.output
+
+
+def test_imports__status_and_mail__never_load_openpyxl():
+    code = ("import sys, matrixgen.status, matrixgen.mail, matrixgen.cli.rounds, matrixgen.cli.mail\n"
+            "print('openpyxl' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from conftest import ALPHA, BETA, KEY, RUBRIC, upto
-from matrixgen import report as report_module
+from matrixgen.report import render as report_render
 from matrixgen.batch import score_paths
 from matrixgen.cli import main
 from matrixgen.generate import Options, generate_workbooks
@@ -33,6 +33,7 @@ def flat(text: str) -> str:
 
 def returned_round(store: Store, tmp_path, label: str, roster, answers: dict[str, dict]) -> None:
     made = generate_workbooks(RUBRIC, roster, tmp_path / f"wb-{label}", Options(round=label), KEY)
+    store.open_round(label, roster)
     store.record_issue(label, RUBRIC, made)
     inbox = tmp_path / f"inbox-{label}"
     inbox.mkdir()
@@ -72,8 +73,9 @@ def run(*args):
 def test_cli_report__newest_round__a_pdf_per_partnership_and_the_portfolio(home, two_rounds):
     result = run("-s")
     assert result.exit_code == 0, result.output
-    assert result.output == "Round 2026: wrote 3 of 3 report(s) to output/reports/2026\n"
-    folder = home / "output" / "reports" / "2026"
+    folder = home / "data" / "reports" / "2026"  # under the data directory, as everything matrixgen writes
+    assert result.stdout == f"Round 2026: wrote 3 of 3 report(s) to {folder}\n"
+    assert result.stderr == "Round 2026 (the newest open round; --round chooses another)\n"
     assert sorted(p.name for p in folder.iterdir()) == [
         "portfolio-2026.pdf", "report-2026-NE-IT.pdf", "report-2026-WC-AG.pdf"]
 
@@ -102,56 +104,63 @@ def test_cli_report__chosen_round_and_partnership_without_portfolio(home, two_ro
     assert "baseline" in text
 
 
-def test_cli_report__unknown_round__exit_1_with_the_known_rounds(home, two_rounds):
+def test_cli_report__unknown_round__exit_2_with_the_known_rounds(home, two_rounds):
     result = run("--round", "2024", "-s")
-    assert result.exit_code == 1
-    assert result.stderr == ("error: --round: no round '2024' in the store; known rounds: 2026, 2025 "
-                             "[MG-REPORT-007]\n")
-    assert not (home / "output" / "reports").exists()
+    assert result.exit_code == 2
+    assert result.stderr == ("error: --round: there is no round '2024' (known: 2026, 2025); open it with "
+                             "`matrixgen round open 2024 --roster roster.csv` [MG-STORE-006]\n")
+    assert not (home / "data" / "reports").exists()
 
 
 def test_cli_report__unknown_partnership__exit_1_and_nothing_written(home, two_rounds):
     result = run("--partnership", "NE-IT", "--partnership", "XX-1", "-s")
     assert result.exit_code == 1
-    assert result.stderr == ("error: --partnership: partnership 'XX-1' has no current submission in round 2026; "
-                             "check the id (known ids: NE-IT, WC-AG) [MG-REPORT-008]\n")
-    assert not (home / "output" / "reports").exists()
+    assert result.stderr.endswith("error: --partnership: partnership 'XX-1' has no current submission in round 2026; "
+                                  "check the id (known ids: NE-IT, WC-AG) [MG-REPORT-008]\n")
+    assert not (home / "data" / "reports").exists()
 
 
 def test_cli_report__invalid_round_label__usage_error(home, two_rounds):
     result = run("--round", "../x")
     assert result.exit_code == 2
-    assert "Invalid value for --round" in result.stderr
+    assert "Invalid value for '--round': '../x'" in result.stderr
 
 
-def test_cli_report__empty_store__exit_1(home):
+def test_cli_report__no_store__refused_and_none_made(home):
+    result = run("-s")
+    assert result.exit_code == 1 and "[MG-STORE-005]" in result.stderr
+    assert not (home / "data").exists()
+
+
+def test_cli_report__round_without_returns__exit_1(home):
+    Store.open(home / "data" / "matrixgen.db").open_round("2026", [ALPHA])
     result = run("-s")
     assert result.exit_code == 1
-    assert result.stderr == ("error: there are no submissions to report on; score some returned workbooks first "
-                             "[MG-REPORT-009]\n")
+    assert result.stderr.endswith("error: there are no submissions to report on in round 2026; score some returned "
+                                  "workbooks first [MG-REPORT-009]\n")
 
 
 def test_cli_report__one_report_fails__exit_1_the_others_written(home, two_rounds, monkeypatch):
-    real = report_module.partnership_context
+    real = report_render.partnership_context
 
     def flaky(data):
         if data.partnership.id == "WC-AG":
             raise RuntimeError("disk on fire")
         return real(data)
 
-    monkeypatch.setattr(report_module, "partnership_context", flaky)
+    monkeypatch.setattr(report_render, "partnership_context", flaky)
     result = run("-s")
     assert result.exit_code == 1
-    assert result.stdout == ("Round 2026: wrote 2 of 3 report(s) to output/reports/2026; "
+    assert result.stdout == (f"Round 2026: wrote 2 of 3 report(s) to {home / 'data' / 'reports' / '2026'}; "
                              "1 failed: report-2026-WC-AG.pdf\n")
-    assert result.stderr.startswith("error: report-2026-WC-AG.pdf: the report could not be rendered: "
-                                    "RuntimeError: disk on fire;")
+    assert "error: report-2026-WC-AG.pdf: the report could not be rendered: RuntimeError: disk on fire;" \
+        in result.stderr
     assert set(two_rounds.reports("2026")) == {"NE-IT"}
-    assert (home / "output" / "reports" / "2026" / "portfolio-2026.pdf").exists()
+    assert (home / "data" / "reports" / "2026" / "portfolio-2026.pdf").exists()
 
 
 def test_load_reports__view_models_match_the_store(two_rounds):
-    loaded = load_reports(two_rounds)
+    loaded = load_reports(two_rounds, "2026")
     assert loaded.ok and loaded.round == "2026"
     alpha, beta = sorted(loaded.reports, key=lambda r: r.partnership.id)
     assert alpha.score.stage_id == "emerging" and beta.score.stage_id == "exploring"

@@ -3,7 +3,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -34,7 +33,8 @@ def run(*args):
 @pytest.fixture
 def issued_round(home):
     (home / "roster.csv").write_text(ROSTER, encoding="utf-8")
-    result = run("generate", "--roster", "roster.csv", "--round", "2026", "--out", "wb", "-s")
+    assert run("round", "open", "2026", "--roster", "roster.csv").exit_code == 0
+    result = run("generate", "--round", "2026", "--out", "wb", "-s")
     assert result.exit_code == 0, result.output
     return sorted((home / "wb").glob("*.xlsx"))
 
@@ -60,9 +60,10 @@ def test_cli_score__all_clean__exit_0_counts_and_three_files(home, issued_round)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("2 files in ")
     assert "  scored          2" in result.output and "  rejected        0" in result.output
-    for name in ("summary.csv", "summary.xlsx", "problems.csv"):
-        assert (home / "output" / "scores" / name).exists()
-    with open(home / "output" / "scores" / "summary.csv", encoding="utf-8-sig") as fh:
+    assert not (home / "output").exists()  # everything under the data directory
+    [run_folder] = (home / "data" / "scores").iterdir()  # one folder per run, named by its UTC time
+    assert sorted(p.name for p in run_folder.iterdir()) == ["problems.csv", "summary.csv", "summary.xlsx"]
+    with open(run_folder / "summary.csv", encoding="utf-8-sig") as fh:
         rows = {r["partnership_id"]: r for r in csv.DictReader(fh)}
     assert rows["NE-IT"]["overall_stage"] == "Emerging" and rows["WC-AG"]["overall_stage"] == "Sustainable"
     assert rows["WC-AG"]["progress"] == "100.0"
@@ -82,12 +83,22 @@ def test_cli_score__incomplete_and_rejected__exit_1_problems_grouped_by_file(hom
     assert any(line.startswith("  error MG-READ-011 this is a PDF") for line in lines)
 
 
-def test_cli_score__same_folder_again__all_duplicates_exit_0(home, issued_round):
+def test_cli_score__same_folder_again__all_duplicates_exit_0_and_a_summary_of_its_own(home, issued_round):
     inbox = returned(home, issued_round, {0: upto("exploring")})
     assert run("score", str(inbox), "-s").exit_code == 0
     again = run("score", str(inbox), "-s")
     assert again.exit_code == 0
     assert "  duplicate       1" in again.output
+    assert len(list((home / "data" / "scores").iterdir())) == 2  # the first run's summary is still there
+
+
+def test_cli_score__folder_without_files__says_so_and_writes_nothing(home, issued_round):
+    (home / "empty").mkdir()
+    (home / "empty" / "~$lock.xlsx").write_bytes(b"x")
+    result = run("score", "empty", "-s")
+    assert result.exit_code == 0
+    assert result.stdout == "No files to score in empty (1 skipped: lock or hidden files); nothing was written.\n"
+    assert not (home / "data" / "scores").exists()
 
 
 @pytest.mark.parametrize("args", [("score",), ("score", "missing-folder"), ("score", ".", "--round", "no spaces")])
@@ -95,11 +106,26 @@ def test_cli_score__usage_errors__exit_2(args):
     assert run(*args).exit_code == 2
 
 
-def test_cli_score__round_given_differs__warning_stored_under_the_files_round(home, issued_round):
+def test_cli_score__round_given_differs__waits_in_review_suggesting_the_files_round(home, issued_round):
+    assert run("round", "open", "2027", "--roster", "roster.csv").exit_code == 0
     inbox = returned(home, issued_round, {0: all_answers()})
     result = run("score", str(inbox), "--round", "2027", "-s")
-    assert result.exit_code == 0
-    assert "warning MG-SCORE-003" in result.output
+    assert result.exit_code == 1
+    assert f"{issued_round[0].name} (suggested: NE-IT): in review" in result.stdout
+    assert "warning MG-REVIEW-004" in result.stdout
+    listed = run("review", "--json")
+    assert listed.exit_code == 1
+    import json
+    [item] = json.loads(listed.stdout)
+    assert (item["reason_code"], item["suggested_partnership"], item["suggested_round"]) == ("MG-REVIEW-004", "NE-IT",
+                                                                                           "2026")
+
+
+def test_cli_score__round_never_opened__usage_error_exit_2(home, issued_round):
+    inbox = returned(home, issued_round, {0: all_answers()})
+    result = run("score", str(inbox), "--round", "2099", "-s")
+    assert result.exit_code == 2
+    assert "there is no round '2099'" in result.stderr
 
 
 def test_cli_scores__lists_current_submissions_by_round(home, issued_round):
@@ -111,7 +137,7 @@ def test_cli_scores__lists_current_submissions_by_round(home, issued_round):
     assert lines[0].split()[:4] == ["partnership", "name", "round", "status"]
     ne_it = next(line for line in lines if line.startswith("NE-IT"))
     assert "2026" in ne_it and "scored" in ne_it and "Operational" in ne_it
-    assert run("scores", "--round", "1999").output.strip() == "Nothing stored for round 1999."
+    assert run("scores", "--round", "1999").exit_code == 2
 
 
 def test_cli_score__office_key_changed_since_issue__staff_told_last(home, issued_round, monkeypatch):
@@ -140,7 +166,8 @@ LONG = ("Northeast Indiana Regional Advanced Manufacturing, Logistics and Health
 @pytest.fixture
 def long_name_scored(home):
     (home / "roster.csv").write_text(ROSTER.replace("Three Rivers Tech", f"\"{LONG}\""), encoding="utf-8")
-    assert run("generate", "--roster", "roster.csv", "--round", "2026", "--out", "wb", "-s").exit_code == 0
+    assert run("round", "open", "2026", "--roster", "roster.csv").exit_code == 0
+    assert run("generate", "--round", "2026", "--out", "wb", "-s").exit_code == 0
     inbox = home / "inbox"
     inbox.mkdir()
     for i, path in enumerate(sorted((home / "wb").glob("*.xlsx"))):
@@ -171,8 +198,8 @@ def test_cli_scores__json__a_list_of_objects_with_every_value_whole(long_name_sc
     result = run("scores", "--round", "2026", "--json")
     assert result.exit_code == 0
     rows = json.loads(result.output)
-    assert [list(r) for r in rows] == [["partnership_id", "name", "round", "status", "overall_stage", "progress",
-                                         "received_at", "current", "file"]] * 2
+    assert [list(r) for r in rows] == [["partnership_id", "name", "claimed_name", "round", "status", "overall_stage",
+                                         "progress", "received_at", "current", "file"]] * 2
     assert rows[0]["name"] == LONG and rows[0]["received_at"] == "2026-09-21T14:13:20Z"
     assert (rows[1]["progress"], rows[1]["current"], rows[1]["overall_stage"]) == (100.0, True, "Sustainable")
 

@@ -100,8 +100,9 @@ def returned(home, pid: str, blanks: set[str] = frozenset()):
 
 def test_round_open__records_roster_and_due__reports_missing_emails(home):
     result = opened(home, ROSTER, "--due", "March 31, 2027")
-    assert result.output == ("Round 2026: 4 partnerships on the roster (4 added, 0 removed), due March 31, 2027\n"
+    assert result.stdout == ("Round 2026 opened: 4 partnerships on the roster (4 added, 0 removed), due March 31, 2027\n"
                              "  no contact email (send will report them): NE-HC\n")
+    assert result.stderr == f"Created a new store at {home / 'data' / 'matrixgen.db'}\n"
     s = store(home)
     assert [p.id for p in s.members("2026")] == ["CE-LOG", "NE-HC", "NE-IT", "NW-AM"]
     assert s.round("2026").due == "March 31, 2027"
@@ -112,7 +113,7 @@ def test_round_open__again_with_a_changed_roster__adds_removes_and_keeps_ids(hom
     changed = ROSTER_FIXED.replace("CE-LOG,Crossroads Logistics,Central,Logistics,Cat Diaz,cat@example.org\n", "")
     changed += "SW-LOG,Pocket Region Logistics,Southwest,Logistics,Al Brenner,al@example.org\n"
     result = opened(home, changed)
-    assert result.output == ("Round 2026: 4 partnerships on the roster (1 added, 1 removed), due March 31, 2027\n"
+    assert result.output == ("Round 2026 updated: 4 partnerships on the roster (1 added, 1 removed), due March 31, 2027\n"
                              "  no longer in this round: CE-LOG\n")
     s = store(home)
     assert [p.id for p in s.members("2026")] == ["NE-HC", "NE-IT", "NW-AM", "SW-LOG"]
@@ -226,9 +227,32 @@ def test_send__unknown_partnership__exit_1_nothing_sent(home, mail_server, monke
     assert server.inbox.received == []
 
 
-def test_send__unknown_round__exit_1(home):
+def test_send__unknown_round__exit_2(home):
+    opened(home)
     result = run("send", "blanks", "--round", "2031", "--dry-run")
-    assert result.exit_code == 1 and "[MG-SEND-038]" in result.output
+    assert result.exit_code == 2 and "[MG-STORE-006]" in result.output
+
+
+def test_send__no_store__refused_naming_the_path_and_none_made(home):
+    result = run("send", "blanks", "--round", "2026", "--dry-run", "--db", "no-such-folder/x.db")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {home / 'no-such-folder' / 'x.db'}: there is no store at "
+                             f"{home / 'no-such-folder' / 'x.db'}; check --db or MATRIXGEN_DB (a new store is made by "
+                             "`matrixgen round open`, `generate` or `score`) [MG-STORE-005]\n")
+    assert not (home / "no-such-folder").exists()
+
+
+def test_send__round_missing__usage_error_exit_2(home):
+    opened(home)
+    result = run("send", "blanks", "--dry-run")
+    assert result.exit_code == 2 and "Missing option '--round'" in result.output
+
+
+def test_send__dot_dot_round__usage_error_and_nothing_written(home):
+    opened(home)
+    result = run("send", "blanks", "--round", "..", "--dry-run")
+    assert result.exit_code == 2
+    assert not list((home / "data").glob("*.eml"))
 
 
 def test_send__missing_settings__every_problem_exit_1(home, monkeypatch):
@@ -285,12 +309,12 @@ def test_whole_round__open_generate_send_score_status_remind_report(home, mail_s
 
     status = run("status", "--round", "2026", "--csv", "status.csv")
     assert status.exit_code == 0
-    lines = status.output.splitlines()
+    lines = status.stdout.splitlines()
     assert lines[0] == "Round 2026, due March 31, 2027: 4 partnerships (times UTC)"
     rows = {line.split()[0]: line for line in lines[3:7]}
     assert " scored " in rows["NE-IT"] and " incomplete " in rows["NW-AM"]
-    assert rows["CE-LOG"].split()[-4:] == ["-", "-", "-", "-"]
-    assert ("4 partnerships: 4 issued, 4 sent, 2 returned (1 scored, 1 incomplete, 0 rejected), "
+    assert rows["CE-LOG"].split()[-5:] == ["-", "not", "returned", "-", "-"]  # returned, status, stage, report
+    assert ("4 partnerships: 4 issued, 4 sent, 2 returned (1 scored, 1 incomplete, 0 rejected, 0 in review), "
             "2 not returned, 0 reports sent") in status.output
     assert "Still to come: CE-LOG (not returned), NE-HC (not returned), NW-AM (incomplete)" in status.output
     with open(home / "status.csv", newline="", encoding="utf-8") as fh:
@@ -303,9 +327,10 @@ def test_whole_round__open_generate_send_score_status_remind_report(home, mail_s
     to = {r.rcpt_tos[0]: r.message for r in server.inbox.received[4:]}
     assert sorted(to) == ["ben@example.org", "cat@example.org", "hannah@example.org"]  # not ann: she returned it
     ben = to["ben@example.org"].get_body(("plain",)).get_content()
+    assert "2 answers need your attention" in ben
     for cid in sorted(blank_ids):
         criterion = RUBRIC.criterion(cid)
-        assert f": {cid} {criterion.text}" in ben
+        assert f", {cid}: no answer.\r\n  {criterion.text}" in ben
     assert "Assessment!E" in ben
     assert list(to["cat@example.org"].iter_attachments())  # the workbook again
     again = run("send", "reminders", "--round", "2026", "-s")
@@ -345,15 +370,28 @@ def test_send_reports__a_return_without_a_rendered_report__rendered_now_and_sent
     assert "Rendered" not in again.output and "1 already sent" in again.output
 
 
-def test_status__no_rounds__says_how_to_start_exit_0(home):
+def test_status__no_store__refused_naming_the_path(home):
     result = run("status")
-    assert result.exit_code == 0 and "round open" in result.output
+    assert result.exit_code == 1 and "there is no store at" in result.stderr and "[MG-STORE-005]" in result.stderr
 
 
-def test_status__defaults_to_the_newest_round(home):
+def test_status__no_rounds__says_how_to_start_exit_1(home):
+    run("generate", "--blank")  # a store, but no round
+    result = run("status")
+    assert result.exit_code == 1 and "round open" in result.output
+
+
+def test_status__defaults_to_the_newest_open_round_and_says_so(home):
     issued_round(home)
     result = run("status")
-    assert result.exit_code == 0 and result.output.startswith("Round 2026, due March 31, 2027: 4 partnerships")
+    assert result.exit_code == 0 and result.stdout.startswith("Round 2026, due March 31, 2027: 4 partnerships")
+    assert result.stderr == "Round 2026 (the newest open round; --round chooses another)\n"
+
+
+def test_status__unknown_round__usage_error_exit_2(home):
+    issued_round(home)
+    result = run("status", "--round", "1999")
+    assert result.exit_code == 2 and "there is no round '1999' (known: 2026)" in result.stderr
 
 
 # --- the status table on a terminal, and for other programs ------------------------------------------------
@@ -361,19 +399,19 @@ def test_status__defaults_to_the_newest_round(home):
 LONG = "Northeast Indiana Regional Advanced Manufacturing Logistics and Health Sciences Workforce Partnership"
 
 
-def test_status__long_name_on_a_100_column_terminal__name_cut_to_fit(home, monkeypatch):
+def test_status__long_name_on_a_110_column_terminal__names_cut_to_fit(home, monkeypatch):
     opened(home, ROSTER.replace("Three Rivers Tech Talent Network", LONG), "--due", "March 31, 2027")
     assert run("generate", "--round", "2026", "--out", "blank", "-s").exit_code == 0
-    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("COLUMNS", "110")
     result = run("status", "--round", "2026")
     assert result.exit_code == 0
     day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     assert result.output.splitlines()[2:7] == [
-        "partnership  name           issued      sent  reminded  returned  status  overall stage  report sent",
-        f"CE-LOG       Crossroads L…  {day}  -     -         -         -       -              -",
-        f"NE-HC        Summit City …  {day}  -     -         -         -       -              -",
-        f"NE-IT        Northeast In…  {day}  -     -         -         -       -              -",
-        f"NW-AM        Calumet Lake…  {day}  -     -         -         -       -              -",
+        "partnership  name               issued      sent  reminded  returned  status        overall stage  report sent",
+        f"CE-LOG       Crossroads Logis…  {day}  -     -         -         not returned  -              -",
+        f"NE-HC        Summit City Heal…  {day}  -     -         -         not returned  -              -",
+        f"NE-IT        Northeast Indian…  {day}  -     -         -         not returned  -              -",
+        f"NW-AM        Calumet Lakeshor…  {day}  -     -         -         not returned  -              -",
     ]
 
 
@@ -394,8 +432,3 @@ def test_status__json_and_csv__only_json_on_stdout_and_the_file_written(home):
     with open(home / "status.csv", newline="", encoding="utf-8") as fh:
         assert len(list(csv.DictReader(fh))) == 4
 
-
-def test_status__json_with_no_rounds__an_empty_list(home):
-    Store.open(home / "data" / "matrixgen.db").close()
-    result = run("status", "--json")
-    assert result.exit_code == 0 and json.loads(result.stdout) == []

@@ -85,15 +85,6 @@ def test_create_private__existing__kept(tmp_path):
     assert target.read_bytes() == b"first"
 
 
-def test_atomic_open__sync_false__no_fsync_file_still_whole(tmp_path, monkeypatch):
-    def refuse(_fd):
-        raise AssertionError("fsync called")
-
-    monkeypatch.setattr(os, "fsync", refuse)
-    write_private(tmp_path / "a.xlsx", b"whole", sync=False)
-    assert (tmp_path / "a.xlsx").read_bytes() == b"whole" and sorted(p.name for p in tmp_path.iterdir()) == ["a.xlsx"]
-
-
 def test_discard_partial__killed_writer__its_temporary_file_removed_only(tmp_path):
     for name in (".r-1.pdf.x1y2.part", ".r-10.pdf.x1y2.part", "r-1.pdf"):
         (tmp_path / name).write_bytes(b"")

@@ -2,55 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import inspect, text
 
-from conftest import need_service
+
 from matrixgen.generate import Options, generate_workbooks
 from matrixgen.roster import Partnership
 from matrixgen.rubric import load_rubric
-from matrixgen.send import SENT, Record, SqlSendLog
+from matrixgen.mail import SENT, Record, SqlSendLog
 from matrixgen.status import round_status, write_csv
-from matrixgen.store import SCHEMA_VERSION, Store, metadata
+from matrixgen.store import Store
 
 RUBRIC = load_rubric().rubric
 ANN = Partnership("NE-IT", "Three Rivers", "Northeast", "IT", "Ann", "ann@example.org")
 BEN = Partnership("NW-AM", "=Calumet", "Northwest", "Manufacturing", "Ben", "ben@example.org")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path):
-    """A store location: a SQLite file, and PostgreSQL (.ci/run starts one)."""
-    if request.param == "sqlite":
-        return str(tmp_path / "old.db")
-    url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
-    pytest.importorskip("psycopg")
-    with Store.open(url).engine.begin() as conn:  # a clean schema for this test
-        metadata.drop_all(conn)
-    return url
-
-
-def test_store__v1__migrated_to_v2_keeping_its_rows(target):
-    store = Store.open(target)
-    store.open_round("2025", [ANN], due="March 31, 2026")
-    with store.engine.begin() as conn:  # what a version-1 store looks like
-        conn.execute(text("DROP TABLE sent_messages"))
-        conn.execute(text("DROP TABLE reports"))
-        conn.execute(text("ALTER TABLE rounds DROP COLUMN due"))
-        conn.execute(text("ALTER TABLE issued_workbooks DROP COLUMN path"))
-        conn.execute(text("UPDATE matrixgen_meta SET value = '1' WHERE key = 'schema_version'"))
-    store.close()
-    again = Store.open(target)
-    assert again.schema_version() == SCHEMA_VERSION == 2
-    columns = {t: {c["name"] for c in inspect(again.engine).get_columns(t)} for t in ("rounds", "issued_workbooks")}
-    assert "due" in columns["rounds"] and "path" in columns["issued_workbooks"]
-    assert {"sent_messages", "reports"} <= set(inspect(again.engine).get_table_names())
-    assert [p.id for p in again.members("2025")] == ["NE-IT"] and again.round("2025").due == ""
-    # The send log works in the migrated store.
-    log = SqlSendLog(again.engine)
-    record = log.finish(log.begin(Record("2025", "blanks", ANN.id, "", ANN.contact_email, message_id="<m@x>")), SENT)
-    assert log.last("2025", "blanks", ANN.id, "") == record and record.id is not None
-    again.close()
 
 
 def test_open_round__keeps_due_when_not_given__updates_contact(tmp_path):
@@ -97,9 +60,13 @@ def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the
     outbox = result.out / "outbox" / "2026"
     names = sorted(f.name for f in outbox.iterdir())
     assert len([n for n in names if n.startswith("blanks_")]) == 11  # NE-HC has no contact email
-    # Never returned, or returned as an unreadable .xls (which names nobody), or incomplete.
-    expected = sorted(pid for pid, quirk in QUIRKS["2026"].items() if quirk in ("missing", "xls", "incomplete"))
+    # Never returned, rejected (.xls, a password: attributed by the file name we issued), or incomplete;
+    # not the one whose return waits in review.
+    expected = sorted(pid for pid, quirk in QUIRKS["2026"].items()
+                      if quirk in ("missing", "xls", "password", "incomplete"))
     assert [n[len("reminders_"):-4] for n in names if n.startswith("reminders_")] == expected
+    locked = message_from_bytes((outbox / "reminders_SW-LOG.eml").read_bytes(), policy=default_policy)
+    assert "the workbook is password-protected: remove the password" in locked.get_body(("plain",)).get_content()
     incomplete = next(pid for pid, q in QUIRKS["2026"].items() if q == "incomplete")
     msg = message_from_bytes((outbox / f"reminders_{incomplete}.eml").read_bytes(), policy=default_policy)
     assert msg.get_body(("plain",)).get_content().count("- Assessment!E") == 3
@@ -108,7 +75,7 @@ def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the
 
 def test_return_states__rejected_signed_file__reminder_lists_why__a_later_good_return_wins(tmp_path):
     from matrixgen.errors import problem
-    from matrixgen.send import REJECTED, SCORED, plan_from_store, return_states
+    from matrixgen.mail import REJECTED, SCORED, plan_from_store, return_states
     from matrixgen.store import NewSubmission
 
     store = Store.open(tmp_path / "s.db")
@@ -118,7 +85,7 @@ def test_return_states__rejected_signed_file__reminder_lists_why__a_later_good_r
     why = problem("MG-SCORE-001", "old.xlsx", rubric_id="x", version="0", hash="abc")
     store.add_submissions([NewSubmission("old.xlsx", "1" * 64, 10, "2026-02-01T00:00:00Z", REJECTED, "xlsx", "",
                                          identity=made[0].identity, verified=True, round_label="2026",
-                                         problems=[why])])
+                                         partnership_id="NE-IT", problems=[why])])
     states = return_states(store, "2026")
     assert states["NE-IT"].status == REJECTED and states["NE-IT"].problems == (why.message,)
     [ann] = [p for p in plan_from_store(store, "reminders", "2026") if p.partnership.id == "NE-IT"]
@@ -126,6 +93,6 @@ def test_return_states__rejected_signed_file__reminder_lists_why__a_later_good_r
 
     store.add_submissions([NewSubmission("good.xlsx", "2" * 64, 10, "2026-02-02T00:00:00Z", SCORED, "xlsx", "",
                                          identity=made[0].identity, verified=True, round_label="2026",
-                                         rubric_hash=RUBRIC.content_hash)])
+                                         partnership_id="NE-IT", rubric_hash=RUBRIC.content_hash)])
     assert return_states(store, "2026")["NE-IT"].status == SCORED
     assert [p.partnership.id for p in plan_from_store(store, "reminders", "2026")] == ["NW-AM"]

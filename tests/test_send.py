@@ -13,7 +13,7 @@ from matrixgen.generate import Options, generate_workbooks
 from matrixgen.roster import Partnership
 from matrixgen.rubric import require_rubric
 from matrixgen.store import Store
-from matrixgen.send import (
+from matrixgen.mail import (
     FAILED, HELD, INCOMPLETE, REJECTED, SCORED, SENDING, SENT, SKIPPED, UNKNOWN, WRITTEN, Attachment, EmailTemplates,
     Missing, OutboxTransport, Planned, Record, ReturnState, Round, Settings, SmtpTransport, SqlSendLog, Throttle,
     load_settings, only, plan_blanks, plan_reminders, plan_reports, send_batch,
@@ -365,7 +365,8 @@ def test_reminders__only_to_partnerships_without_a_scored_return(mail_server, is
     returns = {
         ANN.id: ReturnState(SCORED),
         BEN.id: ReturnState(INCOMPLETE, missing=(Missing("Assessment!E5", "EE-2", "Employers identify shared needs"),
-                                                 Missing("Assessment!E9", "SP-1", "A shared plan exists"))),
+                                                 Missing("Assessment!E9", "SP-1", "A shared plan exists",
+                                                         "not an answer", "Mett"))),
     }
     workbooks = {g.partnership.id: Attachment(g.path, g.sha256) for g in issued}
     result = run(plan_reminders(ALL, returns, workbooks), settings_for(server), log)
@@ -373,8 +374,8 @@ def test_reminders__only_to_partnerships_without_a_scored_return(mail_server, is
     assert server.inbox.to(ANN.contact_email) == []
     [ben] = server.inbox.to(BEN.contact_email)
     text = ben.get_body(("plain",)).get_content()
-    assert "- Assessment!E5: EE-2 Employers identify shared needs" in text
-    assert "- Assessment!E9: SP-1 A shared plan exists" in text
+    assert "- Assessment!E5, EE-2: no answer.\r\n  Employers identify shared needs" in text
+    assert '- Assessment!E9, SP-1: "Mett" is not one of the answers.\r\n  A shared plan exists' in text
     assert list(ben.iter_attachments()) == []  # they have their own filled-in file
     assert ben["Subject"].startswith("Action needed:")
     [cat] = server.inbox.to(CAT.contact_email)
@@ -486,14 +487,14 @@ def test_templates__syntax_error__located_at_its_line(issued, log, tmp_path):
 def test_templates__html_is_autoescaped_text_is_not(tmp_path):
     odd = Partnership("X-1", "Tech & <Talent>", contact_name="Ann", contact_email="ann@example.org")
     item = Planned("blanks", odd, Attachment(tmp_path / "x.xlsx"))
-    from matrixgen.send import template_context
+    from matrixgen.mail import template_context
     rendered = EmailTemplates().render("blanks", template_context(ROUND, item, Settings(mail_from="s@example.gov")))
     assert "Tech & <Talent>" in rendered.text
     assert "Tech &amp; &lt;Talent&gt;" in rendered.html and "<Talent>" not in rendered.html
 
 
 def test_templates__every_default_renders_for_every_state():
-    from matrixgen.send import template_context
+    from matrixgen.mail import template_context
     templates = EmailTemplates()
     settings = Settings(mail_from="sectors@example.gov")
     for item in [*plan_reminders([ANN, BEN, CAT], {BEN.id: ReturnState(INCOMPLETE), CAT.id: ReturnState(REJECTED)}),

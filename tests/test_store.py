@@ -1,10 +1,21 @@
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import update
+import os
 
-from conftest import ALPHA, BETA, KEY, OPTIONS, RUBRIC, _rubric_v2, need_service, upto
-from matrixgen import store as store_module
+import pytest
+from conftest import (
+    ALPHA,
+    BETA,
+    KEY,
+    OPTIONS,
+    RUBRIC,
+    _rubric_v2,
+    empty_postgresql,
+    need_service,
+    upto,
+)
+from sqlalchemy import text
+
 from matrixgen.batch import score_paths
 from matrixgen.generate import generate_workbooks
 from matrixgen.simulate import fill
@@ -25,10 +36,31 @@ def test_store__new_file__schema_created_with_its_version(store):
 
 def test_store__newer_schema_version__refused_with_a_located_problem(tmp_path, store):
     with store.engine.begin() as conn:
-        conn.execute(update(store_module.meta).values(value=str(SCHEMA_VERSION + 1)))
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": f"{SCHEMA_VERSION + 1:04}"})
     with pytest.raises(StoreError) as caught:
         Store.open(tmp_path / "matrixgen.db")
-    assert caught.value.problem.code == "MG-STORE-003"
+    assert (caught.value.problem.code, caught.value.problem.location) == ("MG-STORE-003",
+                                                                          f"sqlite:///{tmp_path / 'matrixgen.db'}")
+
+
+def test_store__missing_file_and_create_false__refused_and_nothing_made(tmp_path):
+    with pytest.raises(StoreError) as caught:
+        Store.open(tmp_path / "no-such-folder" / "x.db", create=False)
+    assert caught.value.problem.code == "MG-STORE-005"
+    assert not (tmp_path / "no-such-folder").exists()
+
+
+def test_store__new_file__private_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        s = Store.open(tmp_path / "data" / "matrixgen.db")
+        s.open_round("2026", [ALPHA])  # writes through the WAL
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "data").iterdir()}
+        s.close()
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "data").stat().st_mode & 0o777) == "0o700"
+    assert modes == {"matrixgen.db": "0o600", "matrixgen.db-wal": "0o600", "matrixgen.db-shm": "0o600"}
 
 
 def test_store__url__path_url_and_environment(tmp_path, monkeypatch):
@@ -51,8 +83,16 @@ def test_store__rubric_versions__rebuilt_exactly_from_canonical_json(store):
     assert store.rubric("0" * 64) is None
 
 
+def test_store__record_issue__round_never_opened__refused_and_no_round_made(tmp_path, store):
+    made = generate_workbooks(RUBRIC, [ALPHA], tmp_path / "wb", OPTIONS, KEY)
+    with pytest.raises(StoreError) as caught:
+        store.record_issue("2026", RUBRIC, made)
+    assert caught.value.problem.code == "MG-STORE-006" and store.rounds() == []
+
+
 def test_store__record_issue__round_roster_and_which_workbook_went_to_whom(tmp_path, store):
     made = generate_workbooks(RUBRIC, [ALPHA, BETA], tmp_path / "wb", OPTIONS, KEY)
+    store.open_round("2026", [])
     store.record_issue("2026", RUBRIC, made)
     store.record_issue("2026", RUBRIC, made)  # a re-run changes nothing
     [info] = store.rounds()
@@ -66,6 +106,7 @@ def test_store__record_issue__round_roster_and_which_workbook_went_to_whom(tmp_p
 
 def test_store__results_and_history__what_reports_need(tmp_path, store, issued):
     made = issued["made"]
+    store.open_round("2026", [ALPHA, BETA])
     store.record_issue("2026", RUBRIC, made)
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -86,10 +127,9 @@ def test_store__results_and_history__what_reports_need(tmp_path, store, issued):
 def test_store__postgresql__the_same_batch_stores_and_reads_back(tmp_path, issued):
     url = need_service("PostgreSQL", "MATRIXGEN_TEST_PG_URL")
     pytest.importorskip("psycopg")
+    empty_postgresql(url)
     pg = Store.open(url)
-    with pg.engine.begin() as conn:  # a clean schema for this test
-        store_module.metadata.drop_all(conn)
-    pg = Store.open(url)
+    pg.open_round("2026", [ALPHA, BETA])
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "alpha.xlsx").write_bytes(fill(issued["alpha"], upto("operational")))

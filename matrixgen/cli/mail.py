@@ -7,26 +7,18 @@ from pathlib import Path
 
 import click
 
-from ..files import data_dir
 from .. import interrupt
+from ..files import data_dir
 from .common import (
-    CONTEXT,
-    db_option,
-    echo_problems,
-    main,
-    on_interrupt,
-    open_store_or_exit,
-    progress,
-    round_option,
-    silent_option,
+    CONTEXT, check_label, db_option, echo_problems, main, on_interrupt, open_store_or_exit, pick_round, progress,
+    round_option, silent_option,
 )
-from .rounds import check_round_or_fail, require_round
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("kind", type=click.Choice(["blanks", "reminders", "reports"]))
-@round_option(required=True)
-@click.option("--partnership", "partnership_ids", multiple=True, metavar="ID",
+@round_option(required=True, help="The round (required: what goes out is never guessed).")
+@click.option("--partnership", "partnership_ids", multiple=True, metavar="ID", callback=check_label,
               help="Only this partnership (repeat for more).")
 @click.option("--dry-run", is_flag=True, help="Write each message as a .eml file into <data>/outbox/<round>/ "
                                                 "instead of sending; nothing is recorded.")
@@ -46,7 +38,8 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
 
     \b
     blanks     its own signed workbook, to its roster contact
-    reminders  to partnerships without a scored return (incomplete ones get the missing cells)
+    reminders  to partnerships without a scored return and nothing in review (an incomplete
+               one gets each answer to fix, at its cell; a rejected one, why)
     reports    its latest report PDF, only to its own contact
 
     Every message is recorded before and after it is sent: a re-run sends only what has not gone
@@ -55,9 +48,8 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
 
     sending = Sending()
     on_interrupt(lambda: interrupted(sending, dry_run))
-    from .. import send as mail
+    from .. import mail
 
-    check_round_or_fail(round_label)
     loaded = mail.load_settings(settings_path, smtp=not dry_run)
     echo_problems(loaded.problems)
     if not loaded.valid:
@@ -69,7 +61,8 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
     if templates is not None:
         settings = replace(settings, templates=templates)
     store = open_store_or_exit(db)
-    info = require_round(store, round_label)
+    pick_round(store, round_label)
+    info = store.require_round(round_label)
     rubric = store.rubric(info.rubric_hash) if info.rubric_hash else None
     rnd = mail.Round(round_label, info.due, rubric.title if rubric else mail.Round.title)
     if kind == "reports":

@@ -9,51 +9,45 @@ from pathlib import Path
 import click
 
 from ..files import data_dir
-from ..layout import check_round
 from . import table
 from .common import (
-    CONTEXT,
-    Tally,
-    db_option,
-    load_key_or_exit,
-    load_rubric_or_exit,
-    main,
-    on_interrupt,
-    open_store_or_exit,
-    out_option,
-    progress,
-    round_option,
-    rubric_option,
-    silent_option,
+    CONTEXT, Tally, db_option, format_table, load_key_or_exit, load_rubric_or_exit, main, on_interrupt,
+    open_store_or_exit, out_option, pick_round, progress, round_option, rubric_option, silent_option,
 )
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @db_option
-@out_option("output/scores")
-@round_option()
+@out_option("scores")
+@round_option(help="The round of files that carry none (default: the only open round; otherwise they wait "
+                   "in review).")
 @rubric_option
 @silent_option
 def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
     """Score returned workbooks (files or folders, searched recursively) into the store.
 
-    Writes summary.csv, summary.xlsx and problems.csv to --out. Exit code 0 when every file
-    scored cleanly, 1 when any file was incomplete or rejected (the rest are still stored)."""
+    Each file is matched to a roster partnership and an open round, or waits in review (see
+    `matrixgen review`). Writes summary.csv, summary.xlsx and problems.csv into a new folder
+    under --out named by the run's UTC time. Exit code 0 when every file scored cleanly, 1 when
+    any was incomplete, rejected or waits in review (the rest are still stored)."""
     tally = Tally()
     on_interrupt(lambda: interrupted(tally))
     from ..batch import read_paths, store_results
-    from ..summary import write_outputs
+    from ..summary import run_folder, write_outputs
 
-    if not check_round(round_label):
-        raise click.BadParameter(f"{round_label!r}: use letters, digits, '.', '_' and '-' (e.g. 2026 or 2026-fall)",
-                                 param_hint="--round")
     r = load_rubric_or_exit(rubric_path)
     key = load_key_or_exit()
     # Reading starts before the store opens: loading SQLAlchemy and opening the store overlap with it.
     with read_paths(paths, r, key, data_dir() / "archive", round_label=round_label) as reading:
+        if not reading.files:
+            skipped = f" ({len(reading.skipped)} skipped: lock or hidden files)" if reading.skipped else ""
+            click.echo(f"No files to score in {', '.join(str(p) for p in paths)}{skipped}; nothing was written.")
+            return
         tally.total = len(reading.files)
-        store = open_store_or_exit(db)
+        store = open_store_or_exit(db, create=True)
+        if round_label:
+            pick_round(store, round_label)
         with progress(silent, len(reading.files), "Scoring") as bar:
 
             def stored(_outcome) -> None:
@@ -65,7 +59,8 @@ def score(paths, db, out_dir, round_label, rubric_path, silent) -> None:
     # What the run made lives until the process ends: spare the interpreter's last garbage
     # collection the walk over all of it (~0.1 s of a 1,000-file run's exit).
     atexit.register(gc.freeze)
-    written = write_outputs(result, out_dir, [s.label for s in r.stages])
+    written = write_outputs(result, run_folder(out_dir if out_dir is not None else data_dir() / "scores",
+                                               reading.started_at), [s.label for s in r.stages])
     click.echo(format_counts(result))
     grouped = format_problems(result)
     if grouped:
@@ -111,7 +106,11 @@ def format_problems(result) -> str:
         if not shown:
             continue
         who = f" ({o.partnership_id or o.partnership_name})" if (o.partnership_id or o.partnership_name) else ""
-        lines.append(f"{o.file}{who}: {o.status}")
+        status = o.status
+        if o.status == "review":
+            status = "in review"
+            who = f" (suggested: {o.suggested_partnership})" if o.suggested_partnership else who
+        lines.append(f"{o.file}{who}: {status}")
         for p in shown:
             where = f"{p.location}: " if p.location and p.location != o.file else ""
             lines.append(f"  {p.severity.value} {p.code} {where}{p.message}")
@@ -119,13 +118,30 @@ def format_problems(result) -> str:
 
 
 @main.command(context_settings=CONTEXT)
-@round_option()
+@round_option(help="Only this round (with --xlsx/--csv: the round to export, default the newest open one).")
 @db_option
 @click.option("--all", "show_all", is_flag=True, help="Every submission, not only the current one per partnership.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON (a list of objects) for other programs.")
-def scores(round_label, db, show_all, as_json) -> None:
-    """List what is stored: partnership, round, status, overall stage, when."""
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Export the round: one row per roster partnership, and its problems on a second sheet.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Export the round as CSV (problems in <name>-problems.csv beside it).")
+def scores(round_label, db, show_all, as_json, xlsx_path, csv_path) -> None:
+    """List what is stored: partnership, round, status, overall stage, when; or export a round."""
     store = open_store_or_exit(db)
+    if xlsx_path is not None or csv_path is not None:
+        from ..export import round_export, write_export
+
+        label = pick_round(store, round_label)
+        export = round_export(store, label)
+        for target in (xlsx_path, csv_path):
+            if target is not None:
+                for written in write_export(export, target):
+                    click.echo(f"Wrote {written}")
+        click.echo(f"Round {label}: {len(export.rows)} partnerships on the roster, {len(export.problems)} problem(s)")
+        return
+    if round_label:
+        pick_round(store, round_label)
     rows = scores_rows(store, round_label, show_all)
     if as_json:
         click.echo(table.as_json(rows))
@@ -133,22 +149,23 @@ def scores(round_label, db, show_all, as_json) -> None:
     if not rows:
         click.echo("Nothing stored" + (f" for round {round_label}" if round_label else "") + ".")
         return
-    shown = [((r["partnership_id"] or "(typed)") if r["partnership_id"] is not None else "", r["name"] or "",
-              r["round"], r["status"], r["overall_stage"], f"{r['progress']:.0f}%" if r["progress"] is not None else "",
+    shown = [(r["partnership_id"] or "-", r["name"] or f"({r['claimed_name'] or 'unknown'})", r["round"] or "-",
+              r["status"], r["overall_stage"], f"{r['progress']:.0f}%" if r["progress"] is not None else "",
               _when(r["received_at"]), "yes" if r["current"] else "no", r["file"]) for r in rows]
-    lines = table.render(SCORES_TITLES, shown, shrink=("name", "file"), width=table.terminal_width())
-    click.echo("\n".join(lines))
+    click.echo(format_table(SCORES_TITLES, shown, shrink=("name", "file")))
+
+
+SCORES_TITLES = ("partnership", "name", "round", "status", "overall stage", "progress", "received", "current", "file")
 
 
 def _when(iso: str) -> str:
     return iso[:16].replace("T", " ") if iso else ""
 
 
-SCORES_TITLES = ("partnership", "name", "round", "status", "overall stage", "progress", "received", "current", "file")
-
-
 def scores_rows(store, round_label: str, show_all: bool) -> list[dict]:
-    """One object per stored submission; progress in percent, as in summary.csv."""
+    """One object per stored submission, for the table and ``--json``; progress in percent, as in
+    summary.csv. ``name`` is None for a return matched to no partnership (``claimed_name``: what
+    was typed on it)."""
     labels: dict[str, dict[str, str]] = {}
     rows = []
     for s in store.submissions(round_label or None, current_only=not show_all):
@@ -160,9 +177,9 @@ def scores_rows(store, round_label: str, show_all: bool) -> list[dict]:
             stage = "not yet at a stage"
         p = s.partnership
         rows.append({
-            "partnership_id": (p.partnership_id or "") if p else None, "name": p.name if p else None,
-            "round": s.round_label or "", "status": s.status, "overall_stage": stage,
-            "progress": round(100 * s.progress, 1) if s.progress is not None else None,
+            "partnership_id": (p.partnership_id or None) if p else None, "name": p.name if p else None,
+            "claimed_name": s.claimed_name or None, "round": s.round_label or "", "status": s.status,
+            "overall_stage": stage, "progress": round(100 * s.progress, 1) if s.progress is not None else None,
             "received_at": s.received_at, "current": bool(s.current), "file": s.file_name,
         })
     return rows

@@ -1,0 +1,189 @@
+"""Mail settings: from the environment, then the ``[mail]`` table of matrixgen.toml; the SMTP
+password only ever from the environment."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tomllib
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import Problem, has_errors, problem
+from ..roster import EMAIL_RE
+from .errors import reason as _reason
+
+SETTINGS_FILE = "matrixgen.toml"
+
+# Setting name -> environment variable. The same names are the keys of the [mail] table of
+# matrixgen.toml; the environment wins over the file.
+ENV = {
+    "smtp_host": "MATRIXGEN_SMTP_HOST",
+    "smtp_port": "MATRIXGEN_SMTP_PORT",
+    "smtp_security": "MATRIXGEN_SMTP_SECURITY",
+    "smtp_user": "MATRIXGEN_SMTP_USER",
+    "smtp_ca_file": "MATRIXGEN_SMTP_CA_FILE",
+    "smtp_throttle": "MATRIXGEN_SMTP_THROTTLE",
+    "mail_from": "MATRIXGEN_MAIL_FROM",
+    "mail_reply_to": "MATRIXGEN_MAIL_REPLY_TO",
+    "mail_contact": "MATRIXGEN_MAIL_CONTACT",
+    "mail_instructions": "MATRIXGEN_MAIL_INSTRUCTIONS",
+    "mail_templates": "MATRIXGEN_MAIL_TEMPLATES",
+}
+PASSWORD_ENV = "MATRIXGEN_SMTP_PASSWORD"
+SECURITY_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class Settings:
+    mail_from: str
+    reply_to: str = ""
+    host: str = ""
+    port: int = 587
+    security: str = "starttls"
+    user: str = ""
+    password: str = field(default="", repr=False)
+    ca_file: Path | None = None  # the server's CA, for an office server with its own certificates
+    throttle: float = 0.0  # messages per minute; 0 = as fast as the server takes them
+    contact: str = ""  # "Questions: ..." line in every message
+    instructions: str = ""  # replaces the default how-to paragraph of the blanks message
+    templates: Path | None = None  # the office's template folder, looked up before the defaults
+    timeout: float = 30.0
+
+    @property
+    def sender(self) -> str:
+        """The bare address for the SMTP envelope."""
+        return parseaddr(self.mail_from)[1]
+
+    @property
+    def sender_name(self) -> str:
+        name, addr = parseaddr(self.mail_from)
+        return name or addr
+
+
+@dataclass(frozen=True)
+class SettingsResult:
+    settings: Settings | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.settings is not None and not has_errors(self.problems)
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  *, smtp: bool = True) -> SettingsResult:
+    """Settings from the environment, then the ``[mail]`` table of ``path`` (default: ./matrixgen.toml
+    if it exists). ``smtp=False`` (a dry run) needs no server settings.
+    """
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    values: dict[str, str] = {}
+    where: dict[str, str] = {}
+    file = Path(path) if path is not None else Path(SETTINGS_FILE)
+    base = file.parent
+    if path is not None or file.exists():
+        table = _read_settings_file(file, problems)
+        for key, value in table.items():
+            if key in ("smtp_password", "password"):
+                problems.append(problem("MG-SEND-005", f"{file.name}: mail.{key}", key=key))
+            elif key not in ENV:
+                problems.append(problem("MG-SEND-007", f"{file.name}: mail.{key}", key=key, known=", ".join(ENV)))
+            else:
+                values[key], where[key] = str(value).strip(), f"{file.name}: mail.{key}"
+    for key, var in ENV.items():
+        if env.get(var, "").strip():
+            values[key], where[key] = env[var].strip(), var
+
+    def located(key: str) -> str:
+        return where.get(key, ENV[key])
+
+    def required(key: str) -> str:
+        value = values.get(key, "")
+        if not value:
+            problems.append(problem("MG-SEND-001", "settings", key=ENV[key], file_key=key))
+        return value
+
+    def address(key: str) -> None:
+        value = values.get(key, "")
+        if value and not EMAIL_RE.match(parseaddr(value)[1]):
+            problems.append(problem("MG-SEND-004", located(key), value=value))
+
+    mail_from = required("mail_from")
+    address("mail_from")
+    address("mail_reply_to")
+    security = values.get("smtp_security", "starttls").lower()
+    if security not in SECURITY_PORTS:
+        problems.append(problem("MG-SEND-002", located("smtp_security"), value=values["smtp_security"]))
+        security = "starttls"
+    port = SECURITY_PORTS[security]
+    if values.get("smtp_port"):
+        try:
+            port = int(values["smtp_port"])
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            problems.append(problem("MG-SEND-003", located("smtp_port"), value=values["smtp_port"]))
+    throttle = 0.0
+    if values.get("smtp_throttle"):
+        throttle = _throttle_value(values["smtp_throttle"])
+        if throttle is None:
+            problems.append(problem("MG-SEND-009", located("smtp_throttle"), value=values["smtp_throttle"]))
+            throttle = 0.0
+    user = values.get("smtp_user", "")
+    password = env.get(PASSWORD_ENV, "")
+    host = required("smtp_host") if smtp else values.get("smtp_host", "")
+    if smtp and user and not password:
+        problems.append(problem("MG-SEND-006", PASSWORD_ENV))
+    if smtp and user and security == "none":
+        problems.append(problem("MG-SEND-010", located("smtp_security")))
+
+    def folder(key: str) -> Path | None:
+        if not values.get(key):
+            return None
+        p = Path(values[key]).expanduser()
+        return p if p.is_absolute() or where[key] in ENV.values() else base / p
+
+    templates, ca_file = folder("mail_templates"), folder("smtp_ca_file")
+    if templates is not None and not templates.is_dir():
+        problems.append(problem("MG-SEND-011", located("mail_templates"), path=templates))
+    if smtp and ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(problem("MG-SEND-012", located("smtp_ca_file"), path=ca_file, reason=_reason(exc)))
+    if has_errors(problems):
+        return SettingsResult(None, tuple(problems))
+    settings = Settings(
+        mail_from=mail_from, reply_to=values.get("mail_reply_to", ""), host=host, port=port, security=security,
+        user=user, password=password, ca_file=ca_file, throttle=throttle,
+        contact=values.get("mail_contact", ""), instructions=values.get("mail_instructions", ""),
+        templates=templates,
+    )
+    return SettingsResult(settings, tuple(problems))
+
+
+def _read_settings_file(file: Path, problems: list[Problem]) -> dict[str, object]:
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        problems.append(problem("MG-SEND-008", file.name, reason=exc.strerror or str(exc)))
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        problems.append(problem("MG-SEND-008", file.name, reason=str(exc)))
+        return {}
+    table = data.get("mail", {})
+    if not isinstance(table, dict):
+        problems.append(problem("MG-SEND-008", f"{file.name}: mail", reason="'mail' must be a table ([mail])"))
+        return {}
+    return table
+
+
+def _throttle_value(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value >= 0 and value == value and value != float("inf") else None
