@@ -84,14 +84,18 @@ class TreeMemory:
 # --- the steps, each run in a child process --------------------------------------------------------
 
 
+def roster(n: int) -> list:
+    from matrixgen.roster import Partnership
+
+    return [Partnership(f"P{i:05d}", f"Partnership {i}", f"Region {i % 12 + 1}", "Health care") for i in range(n)]
+
+
 def step_generate(n: int, work: Path) -> dict:
     from matrixgen import generate
-    from matrixgen.roster import Partnership
     from matrixgen.rubric import require_rubric
 
     rubric = require_rubric()
-    partnerships = [Partnership(f"P{i:05d}", f"Partnership {i}", f"Region {i % 12 + 1}", "Health care")
-                    for i in range(n)]
+    partnerships = roster(n)
     options = generate.Options(round="2026", generated_at="2026-01-15T10:00:00Z")
     out = work / "issued"
     shutil.rmtree(out, ignore_errors=True)
@@ -130,6 +134,8 @@ def step_fill(n: int, work: Path) -> dict:
     from matrixgen.simulate import answers_for_level, fill, retype
 
     rubric = require_rubric()
+    if len(list((work / "issued").glob("*.xlsx"))) != n:  # --steps score alone: the workbooks to fill
+        step_generate(n, work)
     out = work / "returned"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -208,9 +214,14 @@ def score_with(step: str, work: Path) -> dict:
 
 def step_score(n: int, work: Path) -> dict:
     """`matrixgen score` end to end, as staff run it: process start, store, archive, summaries."""
+    from matrixgen.store import Store
+
     store_dir = work / "store"
     shutil.rmtree(store_dir, ignore_errors=True)
     store_dir.mkdir(parents=True)
+    store = Store.open(store_dir / "bench.db", store_dir)  # the round is open, as `round open` leaves it
+    store.open_round("2026", roster(n))
+    store.close()
     cli = Path(sys.executable).with_name("matrixgen")
     cmd = [str(cli), "score", str(work / "returned"), "--db", str(store_dir / "bench.db"),
            "--out", str(store_dir / "scores"), "-s"]
