@@ -89,6 +89,6 @@ def generate(rubric_path, blank, roster, round_label, out_dir, due, contact, db,
 def interrupted(tally: Tally) -> str:
     """The line a Ctrl-C prints: each workbook is written whole or not at all."""
     if tally.total is None:
-        return "no workbook was written; run the same command again"
+        return "no workbook was recorded in the store; run the same command again"
     return (f"{tally.done} of {tally.total} workbooks written to {tally.where}/, {tally.total - tally.done} not, "
             "and none recorded in the store; run the same command again to write and record them all")
