@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from conftest import ALPHA, BAD_KINDS, BETA, CROWD, KEY, RUBRIC, _rubric_v2, all_answers, bad_file, upto
 from matrixgen import batch as batch_module
+from matrixgen.batch import reading as batch_reading
 from matrixgen.store import schema as store_module
 from matrixgen.store import submissions as store_submissions
 from matrixgen.batch import score_paths
@@ -120,7 +121,7 @@ def test_collect__folder_walk__finds_what_rglob_finds_in_the_same_order(tmp_path
     (root / "z" / "link to file.xlsx").symlink_to(root / "f1.xlsx")
     (root / "z" / "broken.xlsx").symlink_to(root / "nowhere")
     expected = [p.relative_to(root).parts for p in sorted(p for p in root.rglob("*") if p.is_file())]
-    assert batch_module._files_under(root) == expected
+    assert batch_reading._files_under(root) == expected
     files, skipped = batch_module.collect([root])
     assert [shown for _, shown in files] == ["/".join(parts) for parts in expected
                                              if not parts[0].startswith((".", "~$")) and not parts[-1].startswith(".")]
@@ -260,13 +261,13 @@ def test_read_paths__a_file_kills_its_reader__rejected_and_the_rest_scored(tmp_p
     inbox = tmp_path / "inbox"
     for i in range(5):
         put(inbox, f"a{i}.xlsx", _variant(crowd, i))
-    real, parent = batch_module._work, os.getpid()
+    real, parent = batch_reading._work, os.getpid()
 
     def dying(job, context=None):
         if job[1] == "a2.xlsx" and os.getpid() != parent:
             os._exit(3)
         return real(job, context)
-    monkeypatch.setattr(batch_module, "_work", dying)
+    monkeypatch.setattr(batch_reading, "_work", dying)
     with batch_module.read_paths([inbox], RUBRIC, KEY, tmp_path / "archive", workers=2) as reading:
         result = batch_module.store_results(reading, store)
     outcomes = by_file(result)
