@@ -208,3 +208,18 @@ def test_cli_scores__json_with_nothing_stored__an_empty_list(home):
     Store.open(home / "data" / "matrixgen.db").close()
     result = run("scores", "--json")
     assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_cli_scores__mistyped_db__refused_naming_the_path_and_nothing_created(home):
+    result = run("scores", "--db", "no-such-folder/x.db")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {home / 'no-such-folder' / 'x.db'}: there is no store at ")
+    assert not (home / "no-such-folder").exists()
+
+
+def test_cli_round_open__new_store__says_where_once(home):
+    (home / "roster.csv").write_text(ROSTER, encoding="utf-8")
+    first = run("round", "open", "2026", "--roster", "roster.csv")
+    again = run("round", "open", "2027", "--roster", "roster.csv")
+    assert first.stderr == "Created a new store at data/matrixgen.db\n" and again.stderr == ""
