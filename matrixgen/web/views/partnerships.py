@@ -95,7 +95,8 @@ def report_html(ctx: Ctx) -> Response:
     # The report's own page, with our stylesheets linked and a bar back into the app. The markup the
     # report template wrote is otherwise untouched (what respondents typed in it is escaped).
     links = "".join(f'<link rel="stylesheet" href="/static/report/{name}">' for name in REPORT_STYLES)
-    links += '<link rel="stylesheet" href="/static/report-web.css"><meta name="viewport" content="width=device-width">'
+    links += ('<link rel="stylesheet" href="/static/report-web.css"><link rel="icon" href="/static/favicon.svg" '
+              'type="image/svg+xml"><meta name="viewport" content="width=device-width">')
     html = html.replace("</head>", links + "</head>", 1)
     bar = ctx.web.env.get_template("report_bar.html").render(pid=pid, label=label, name=loaded.reports[0].partnership.name)
     html = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + bar, html, count=1)
