@@ -82,8 +82,9 @@ class Web:
         self.settings_path = settings_path
         self.accounts = Accounts(store.engine)
         self.jobs = Jobs(store.engine)
+        # auto_reload off: templates are part of the installed package, not edited under a running server.
         self.env = Environment(loader=FileSystemLoader(str(WEB_TEMPLATES)), autoescape=True, undefined=StrictUndefined,
-                               trim_blocks=True, lstrip_blocks=True)
+                               trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         self.env.filters["when"] = when
         self.env.filters["pct"] = lambda v: "" if v is None else f"{100 * float(v):.0f}%"
         self.env.globals["q"] = lambda v: quote(str(v), safe="")
