@@ -114,7 +114,13 @@ def wait_for(driver, css: str, seconds: float = 60):
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+    try:
+        return WebDriverWait(driver, seconds).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+    except Exception:
+        shots = os.environ.get("MATRIXGEN_SCREENSHOTS")
+        if shots:  # what the browser showed instead, to look at
+            driver.save_screenshot(str(Path(shots) / "timed-out.png"))
+        raise AssertionError(f"{css} did not appear on {driver.current_url}") from None
 
 
 def make_returns(store, folder: Path) -> tuple[Path, Path, str]:
