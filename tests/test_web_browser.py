@@ -171,9 +171,11 @@ def test_browser__a_round_from_sign_in_to_report(browser, server, tmp_path):
 
     d.get(f"{base}/review")
     visit.check("review")
-    d.find_element(By.XPATH, "//button[starts-with(normalize-space(.), 'Accept as SE-AM')]").click()
+    d.find_element(By.XPATH, "//article[.//h2[contains(., 'generic-return.xlsx')]]"
+                             "//button[normalize-space(.) = 'Accept as SE-AM']").click()
     assert "accepted" in wait_for(d, ".flash").text
-    assert store.review_items("2026") == []
+    decided = [i for i in store.review_items("2026", waiting_only=False) if i.file == "generic-return.xlsx"]
+    assert [(i.state, i.decided_by) for i in decided] == [("accepted", WHO)]
 
     d.get(f"{base}/partnerships/NW-AM")
     wait_for(d, "svg.chart")
