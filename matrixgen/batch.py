@@ -21,6 +21,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
+from . import interrupt
 from .errors import Problem, Severity, has_errors, problem
 from .files import FILE_MODE, atomic_open, private_dir
 from .read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
@@ -34,6 +35,7 @@ STATUSES = ("scored", "incomplete", "rejected", "review", "duplicate")
 POOL_MIN_FILES = 200  # below this, starting workers costs more than it saves
 CHUNK_FILES = 250  # files per store transaction (each transaction holds whole files only)
 CHUNK_JOBS = 16  # files handed to a worker at a time
+KEY_NOTE_MIN_FILES = 2  # signatures refused, none verified: blame the office's key, not the respondents
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class BatchResult:
     skipped: list[Problem]  # lock files and hidden files, as notes
     dimensions: list[tuple[str, str]]  # (id, label) columns for the summary, current rubric first
     seconds: float = 0.0
+    notes: list[Problem] = field(default_factory=list)  # about the batch as a whole, for staff
 
     def counts(self) -> dict[str, int]:
         found = {s: 0 for s in STATUSES}
@@ -77,7 +80,8 @@ class BatchResult:
 
     @property
     def problems(self) -> list[tuple[str, Problem]]:
-        return [("", p) for p in self.skipped] + [(o.file, p) for o in self.outcomes for p in o.problems]
+        return ([("", p) for p in self.skipped] + [(o.file, p) for o in self.outcomes for p in o.problems]
+                + [("", p) for p in self.notes])
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ _WORKER: dict[str, _Context] = {}
 
 
 def _init_worker(context: _Context) -> None:
+    interrupt.ignore_in_worker()
     _WORKER["context"] = context
 
 
@@ -314,9 +319,16 @@ class Reading:
         self._handed = 0  # jobs handed to the workers so far
         self.failed: dict[int, Outcome] = {}
         self.loaded: list[_Loaded] = []
+        try:
+            self._load_all(found, start)
+        except BaseException:  # Ctrl-C while loading: the workers stop too, with what they were given
+            self.close()
+            raise
+
+    def _load_all(self, found: list[tuple[str, str, Path, int | None]], start: bool) -> None:
         firsts: set[str] = set()
         for index, (received, shown, path, size) in enumerate(found):
-            data, sha256, failed = _load(path, shown, size, limits, archive)
+            data, sha256, failed = _load(path, shown, size, self.limits, self.archive)
             if failed is not None:
                 self.failed[index] = failed
                 continue
@@ -338,14 +350,16 @@ class Reading:
         self._handed = len(self._jobs)
         if not jobs:
             return
-        if self._pool is None:
-            # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
-            # they are never freed, and scanning them would copy every page they sit on into each worker.
-            gc.freeze()
-            self._pool = _pool(self._workers, self.context)
-        for i in range(0, len(jobs), self._chunk):
-            chunk = jobs[i:i + self._chunk]
-            self._chunks.append((chunk, self._pool.submit(_work_chunk, [(j.data, j.shown, j.sha256) for j in chunk])))
+        with interrupt.starting_workers():  # the workers are forked at the first submit
+            if self._pool is None:
+                # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
+                # they are never freed, and scanning them would copy every page they sit on into each worker.
+                gc.freeze()
+                self._pool = _pool(self._workers, self.context)
+            for i in range(0, len(jobs), self._chunk):
+                chunk = jobs[i:i + self._chunk]
+                self._chunks.append((chunk, self._pool.submit(_work_chunk,
+                                                              [(j.data, j.shown, j.sha256) for j in chunk])))
 
     def results(self, wanted: set[int]) -> Iterator[tuple[_Loaded, Assessed, str]]:
         """(file, Assessed, archive path) for each file in ``wanted``, in file order."""
@@ -451,11 +465,12 @@ def store_results(reading: Reading, store: Store, *, senders: Mapping[str, str] 
     pending: list[tuple[int, NewSubmission, Assessed]] = []
 
     def flush() -> None:
-        stored = store.add_submissions([n for _, n, _ in pending])
-        for (index, new, result), (info, notes) in zip(pending, stored):
-            outcomes[index] = _outcome(new, info, result, notes)
-            _tell(progress, outcomes[index])
-        pending.clear()
+        with interrupt.held():  # what is told stored is what the store holds
+            stored = store.add_submissions([n for _, n, _ in pending])
+            for (index, new, result), (info, notes) in zip(pending, stored):
+                outcomes[index] = _outcome(new, info, result, notes)
+                _tell(progress, outcomes[index])
+            pending.clear()
 
     for (item, result, archived), found in zip(read, matches):
         pending.append((item.index, NewSubmission(
@@ -476,7 +491,21 @@ def store_results(reading: Reading, store: Store, *, senders: Mapping[str, str] 
     for other in rubrics.values():
         dims += [(d.id, d.label) for d in other.dimensions if d.id not in {x for x, _ in dims}]
     seconds = (datetime.now(timezone.utc) - reading.started_at).total_seconds()
-    return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds)
+    return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds,
+                       _key_note([result for _, result, _ in read]))
+
+
+def _key_note(results: list[Assessed]) -> list[Problem]:
+    """Staff are told when no signed workbook of a batch verifies.
+
+    One forged or edited workbook is the respondent's doing, and MG-READ-027 tells them so. Every
+    workbook of a batch at once is far likelier to be the office's own key having changed since
+    they were issued, which no respondent can fix."""
+    verified = sum(1 for r in results if r.identity is not None)  # only a verified signature gives one
+    refused = sum(1 for r in results if any(p.code == "MG-READ-027" for p in r.problems))
+    if refused >= KEY_NOTE_MIN_FILES and verified == 0:
+        return [problem("MG-SCORE-004", "", count=refused)]
+    return []
 
 
 def _tell(progress: Callable[[Outcome], None] | None, outcome: Outcome) -> None:

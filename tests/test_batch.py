@@ -331,3 +331,37 @@ def test_batch__archive__keeps_the_original_bytes_under_their_hash(tmp_path, sto
     assert stored.archive_path.endswith(f"{result.outcomes[0].sha256}.xlsx")
     assert open(stored.archive_path, "rb").read() == data
     shutil.rmtree(tmp_path / "inbox")
+
+
+# --- the office's key ----------------------------------------------------------------------------------------
+
+OTHER_KEY = b"the office key before it changed"
+
+
+def test_batch__no_signature_verifies__staff_told_the_office_key_likely_changed(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    put(inbox, "beta.xlsx", fill(issued["beta"], all_answers()))
+    result = score_paths([inbox], store, RUBRIC, OTHER_KEY, tmp_path / "data" / "archive", workers=0)
+    assert [o.problems[0].code for o in result.outcomes] == ["MG-READ-027", "MG-READ-027"]  # kept for reminders
+    assert [(n.code, n.severity.value) for n in result.notes] == [("MG-SCORE-004", "warning")]
+    assert "2 signed workbooks" in result.notes[0].message
+    assert ("", result.notes[0]) in result.problems  # problems.csv carries it too
+
+
+def test_batch__forged_files_beside_a_verified_one__no_note_about_the_key(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    for kind in ("forged", "altered_everywhere"):
+        name, data, _code = bad_file(kind, issued)
+        put(inbox, name, data)
+    result = run(inbox, store, tmp_path)
+    assert sorted(o.status for o in result.outcomes) == ["rejected", "rejected", "scored"]
+    assert result.notes == []
+
+
+def test_batch__a_single_file_refused__no_note_about_the_key(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    result = score_paths([inbox], store, RUBRIC, OTHER_KEY, tmp_path / "data" / "archive", workers=0)
+    assert result.outcomes[0].problems[0].code == "MG-READ-027" and result.notes == []
