@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..errors import Problem, problem
 from .compose import ComposeProblem, compose, new_message_id
-from .log import FAILED, SENDING, SENT, Record, SendLog, utc_now
+from .log import BOUNCED, FAILED, SENDING, SENT, Record, SendLog, utc_now
 from .plan import Planned
 from .settings import Settings
 from .templates import EmailTemplates, Round, TemplateProblem, template_context
@@ -102,6 +102,12 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
                 done(Outcome(item.kind, item.partnership.id, last.recipient, UNKNOWN, message_id=last.message_id,
                              problem=problem("MG-SEND-034", item.partnership.id, message_id=last.message_id,
                                              recipient=last.recipient)))
+            continue
+        if last is not None and not resend and last.status == BOUNCED and last.recipient == item.recipient:
+            # The address bounced: sending again to it would bounce again, until the roster is corrected.
+            done(Outcome(item.kind, item.partnership.id, last.recipient, FAILED, message_id=last.message_id,
+                         problem=problem("MG-MAIL-067", item.partnership.id, kind=item.kind, recipient=last.recipient,
+                                         reason=last.error_code)))
             continue
         pending.append((item, last))
     if limit is not None:
