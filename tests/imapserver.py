@@ -94,8 +94,8 @@ def imap_server(tmp_path_factory):
 def mailbox(imap_server):
     """The test user's mailbox, emptied: INBOX only, no messages. Yields an IMAPClient."""
     c = imap_server.client()
-    for _, _, name in sorted(c.list_folders(), key=lambda f: -len(f[2])):
-        if name.upper() != "INBOX":
+    for flags, _, name in sorted(c.list_folders(), key=lambda f: -len(f[2])):
+        if name.upper() != "INBOX" and b"\\Noselect" not in flags:  # a \Noselect parent goes with its last child
             c.delete_folder(name)
     c.select_folder("INBOX")
     uids = c.search("ALL")

@@ -127,21 +127,22 @@ class ImapSource:
         return found
 
     def fetch(self, listed: Sequence[Listed], max_bytes: int) -> Iterator[Fetched]:
-        small = [item for item in listed if item.size <= max_bytes]
-        big = [item for item in listed if item.size > max_bytes]
+        """In the order listed; of a message over ``max_bytes`` only the start of its header."""
         header_item = f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"
-        if big:
-            data = self.client.fetch([i.uid for i in big], [header_item])
-            for item in big:
-                got = data.get(item.uid, {})
-                header = next((v for k, v in got.items() if k.startswith(b"BODY[HEADER]")), b"") or b""
-                yield Fetched(item, None, header)
-        for i in range(0, len(small), FETCH_CHUNK):
-            part = small[i:i + FETCH_CHUNK]
-            data = self.client.fetch([item.uid for item in part], ["BODY.PEEK[]"])
+        for i in range(0, len(listed), FETCH_CHUNK):
+            part = listed[i:i + FETCH_CHUNK]
+            big = [item.uid for item in part if item.size > max_bytes]
+            small = [item.uid for item in part if item.size <= max_bytes]
+            heads = self.client.fetch(big, [header_item]) if big else {}
+            bodies = self.client.fetch(small, ["BODY.PEEK[]"]) if small else {}
             for item in part:
-                raw = data.get(item.uid, {}).get(b"BODY[]")
-                if raw is not None:
+                if item.size > max_bytes:
+                    got = heads.get(item.uid, {})
+                    header = next((v for k, v in got.items() if k.startswith(b"BODY[HEADER]")), b"") or b""
+                    yield Fetched(item, None, bytes(header))
+                    continue
+                raw = bodies.get(item.uid, {}).get(b"BODY[]")
+                if raw is not None:  # expunged meanwhile: nothing to do
                     yield Fetched(item, bytes(raw))
 
     def done(self, listed: Sequence[Listed]) -> Problem | None:
