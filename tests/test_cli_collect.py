@@ -155,7 +155,8 @@ def test_cli_collect__killed_mid_batch_then_run_again__each_message_once_each_re
         per_message[r.message["In-Reply-To"]] = per_message.get(r.message["In-Reply-To"], 0) + 1
     assert max(per_message.values()) == 1
     unknown = store_count(tmp_path, "SELECT count(*) FROM sent_messages WHERE status = 'sending'")
-    assert len(per_message) + unknown == 3 * n and unknown <= 1
+    # A receipt recorded as still sending when the run died may or may not have gone out; every other one did.
+    assert unknown <= 1 and 3 * n - unknown <= len(per_message) <= 3 * n
     mailbox.select_folder("INBOX")
     assert mailbox.search("ALL") == []
 
