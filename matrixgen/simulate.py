@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Mapping
 from xml.sax.saxutils import escape
 
-from .layout import ASSESSMENT, PARTNERSHIP, RESPONDENT_FIELDS, RESPONSE_COL, EVIDENCE_COL
+from .files import private_dir, write_private
+from .layout import ASSESSMENT, EVIDENCE_COL, PARTNERSHIP, RESPONDENT_FIELDS, RESPONSE_COL
 from .rubric import Rubric
 
 
@@ -187,7 +188,7 @@ class Returned:
     partnership_id: str
     path: Path
     level: float
-    quirk: str  # "" | "retyped" | "incomplete" | "xls" | "resaved"
+    quirk: str  # "" | "retyped" | "incomplete" | "xls" | "resaved" | the demo's own (see demo.QUIRKS)
 
 
 def respond(
@@ -202,10 +203,11 @@ def respond(
     """Fill every issued workbook at its partnership's maturity level and save it as a return.
 
     ``quirks`` maps partnership id -> what the respondent does wrong: "retyped" answers in odd
-    case and spacing, "incomplete" leaves three criteria blank, "missing" never returns it.
+    case and spacing, "incomplete" leaves one criterion blank and types two answers that are not on
+    the scale ("Mett", "N/A"), "missing" never returns it.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     quirks = quirks or {}
     returned = []
     for made in issued:
@@ -218,12 +220,12 @@ def respond(
         if quirk == "retyped":
             answers = {cid: (retype(label, rng), ev) for cid, (label, ev) in answers.items()}
         elif quirk == "incomplete":
-            for cid in rng.sample(sorted(answers), 3):
-                answers[cid] = (None, "")
+            for cid, typo in zip(rng.sample(sorted(answers), 3), (None, "Mett", "N/A")):
+                answers[cid] = (typo, "")
         first = FIRST_NAMES[sum(map(ord, p.id)) % len(FIRST_NAMES)]
         contact = p.contact_name or f"{first} Example"
         respondent = Respondent(contact, rng.choice(ROLES), p.contact_email, completed_on)
         path = out / made.path.name
-        path.write_bytes(fill(made.path.read_bytes(), answers, respondent))
+        write_private(path, fill(made.path.read_bytes(), answers, respondent))
         returned.append(Returned(p.id, path, level, quirk))
     return returned

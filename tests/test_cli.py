@@ -77,7 +77,7 @@ def test_cli__generate_blank_no_round_open__a_blank_without_a_round_and_no_round
     result = run("generate", "--blank", "--out", "blank")
     assert result.exit_code == 0
     assert result.stdout == "Wrote a generic blank (no round): blank/indiana-sector-partnership-stages_blank.xlsx\n"
-    assert result.stderr == f"Created a new store at {home / 'data' / 'matrixgen.db'}\n"
+    assert result.stderr == "Created a new store at data/matrixgen.db\n"
     assert (home / "data" / "secret.key").exists()
     assert run("round", "list").stdout == "No rounds yet: open one with `matrixgen round open LABEL --roster roster.csv`.\n"
 
@@ -136,3 +136,10 @@ def test_cli__generate_bad_round_label__usage_error_exit_2():
     result = run("generate", "--round", "2026/fall")
     assert result.exit_code == 2
     assert "Invalid value for '--round': '2026/fall'" in result.output
+
+
+def test_imports__status_and_mail__never_load_openpyxl():
+    code = ("import sys, matrixgen.status, matrixgen.mail, matrixgen.cli.rounds, matrixgen.cli.mail\n"
+            "print('openpyxl' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

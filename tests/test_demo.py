@@ -22,19 +22,24 @@ def test_demo__two_rounds__every_partnership_issued_and_quirks_applied(demo):
     assert sorted(demo.issued) == ["2025", "2026"]
     for label, issued in demo.issued.items():
         assert len(issued) == 12
-        returned = {r.partnership_id for r in demo.returned[label]}
+        returned = {r.partnership_id for r in demo.returned[label] if r.quirk != "late"}
         missing = {pid for pid, q in QUIRKS[label].items() if q == "missing"}
         assert returned == {g.partnership.id for g in issued} - missing
+    assert [(r.partnership_id, r.path.name) for r in demo.returned["2026"] if r.quirk == "late"] == [
+        ("NE-HC", "NE-HC_2025_sent-late.xlsx")]
     by_quirk = {r.quirk: r for r in demo.returned["2026"] if r.quirk}
     assert by_quirk["xls"].path.suffix == ".xls"
     assert by_quirk["xls"].path.read_bytes()[:8] == bytes.fromhex("d0cf11e0a1b11ae1")
 
 
-def test_demo__incomplete_return__has_three_blank_responses(demo):
+def test_demo__incomplete_return__a_blank_and_two_answers_off_the_scale(demo):
     r = next(r for r in demo.returned["2026"] if r.quirk == "incomplete")
     ws = openpyxl.load_workbook(io.BytesIO(r.path.read_bytes()))["Assessment"]
-    blanks = [row[0].value for row in ws.iter_rows(min_row=4) if row[0].value and row[4].value is None]
-    assert len(blanks) == 3
+    answers = [row[4].value for row in ws.iter_rows(min_row=4) if row[0].value]
+    assert sorted(a for a in answers if a not in ("Met", "In progress", "Not yet", None)) == ["Mett", "N/A"]
+    assert answers.count(None) == 1
+    outcome = next(o for o in demo.scored["2026"].outcomes if o.partnership_id == "SE-AM")
+    assert sorted(p.code for p in outcome.problems if p.is_error) == ["MG-READ-021", "MG-READ-022", "MG-READ-022"]
 
 
 def test_demo__second_run__starts_clean(tmp_path):
@@ -76,13 +81,34 @@ def test_simulate__retype__still_matches_the_same_answer():
 
 
 def test_demo__scoring__every_return_accounted_for_with_the_expected_status(demo):
-    assert demo.scored["2025"].counts() == {"scored": 11, "incomplete": 0, "rejected": 0, "duplicate": 0}
-    assert demo.scored["2026"].counts() == {"scored": 9, "incomplete": 1, "rejected": 1, "duplicate": 0}
+    assert demo.scored["2025"].counts() == {"scored": 11, "incomplete": 0, "rejected": 0, "review": 0,
+                                            "duplicate": 0}
+    assert demo.scored["2026"].counts() == {"scored": 6, "incomplete": 1, "rejected": 2, "review": 3,
+                                            "duplicate": 0}
     by_id = {o.partnership_id: o for o in demo.scored["2026"].outcomes if o.partnership_id}
     assert by_id["WV-HC"].status == "scored" and by_id["WV-HC"].verified  # the LibreOffice re-save
     assert by_id["SE-AM"].status == "incomplete"
-    rejected = [o for o in demo.scored["2026"].outcomes if o.status == "rejected"]
-    assert [p.code for p in rejected[0].problems] == ["MG-READ-005"]
+    # Rejected files named as issued are attributed, so their reminders say what to fix.
+    assert {pid: [p.code for p in o.problems] for pid, o in by_id.items() if o.status == "rejected"} == {
+        "SC-CON": ["MG-READ-005"], "SW-LOG": ["MG-READ-004"]}
+    review = {o.file: o.problems[-1].code for o in demo.scored["2026"].outcomes if o.status == "review"}
+    assert sorted(review.values()) == ["MG-REVIEW-001", "MG-REVIEW-003", "MG-REVIEW-006"]
+
+
+def test_demo__round_with_every_quirk__each_roster_partnership_in_the_right_state(demo):
+    assert {r.partnership_id: r.status for r in demo.status.rows} == {
+        "CE-LOG": "scored", "EC-AM": "scored", "MC-IT": "scored", "NC-HC": "scored", "NE-IT": "scored",
+        "WV-HC": "scored",
+        "NE-HC": "scored",  # its generic blank, accepted in review
+        "SE-AM": "incomplete", "SC-CON": "rejected", "SW-LOG": "rejected",
+        "WC-AG": "in review",  # filled in by EC-AM's contact: a person decides
+        "NW-AM": "not returned",
+    }
+    assert (demo.decided.state, demo.decided.decided_by, demo.decided.decided_partnership.partnership_id) == (
+        "accepted", "demo", "NE-HC")
+    assert sorted(i.reason_code for i in demo.waiting) == ["MG-REVIEW-003", "MG-REVIEW-006"]
+    assert {i.reason_code: i.suggested_round for i in demo.waiting} == {"MG-REVIEW-003": "2026",
+                                                                        "MG-REVIEW-006": "2025"}
 
 
 def test_demo__store__history_of_both_rounds(demo):
@@ -90,7 +116,9 @@ def test_demo__store__history_of_both_rounds(demo):
 
     store = Store.open(demo.store_path, demo.out)
     assert [s.round_label for s in store.history("CE-LOG")] == ["2025", "2026"]
-    assert [p.partnership_id for p in store.not_returned("2026")] == ["NW-AM", "SC-CON"]
+    assert [p.partnership_id for p in store.not_returned("2026")] == ["NW-AM", "SC-CON", "SW-LOG", "WC-AG"]
+    assert [(r.label, r.state) for r in store.rounds()] == [("2026", "open"), ("2025", "closed")]
+    assert not [p for p in store.partnerships() if not p.verified]  # no partnership made up from a typed name
     store.close()
 
 
@@ -98,7 +126,7 @@ def test_demo__reports__one_pdf_per_current_submission_and_the_portfolio(demo):
     from pypdf import PdfReader
 
     ok = [f for f in demo.reports if f.ok]
-    assert len(ok) == len(demo.reports) == 11  # 9 scored + 1 incomplete + the portfolio
+    assert len(ok) == len(demo.reports) == 9  # 7 scored + 1 incomplete + the portfolio; in review waits
     portfolio = next(f for f in ok if f.partnership_id is None)
     assert portfolio.path.name == "portfolio-2026.pdf"
     ce_log = next(f for f in ok if f.partnership_id == "CE-LOG")
@@ -108,8 +136,11 @@ def test_demo__reports__one_pdf_per_current_submission_and_the_portfolio(demo):
 
 def test_demo__closing_summary__counts_and_paths_to_open(demo):
     lines = closing_summary(demo)
-    assert lines[0] == "Round 2026: 12 partnerships, 11 files returned: 9 scored, 1 incomplete, 1 rejected"
-    assert lines[1] == "Still owing a scored workbook: NW-AM, SC-CON, SE-AM"
+    assert lines[0] == ("Round 2026: 12 partnerships on the roster: 7 scored, 1 incomplete, 2 rejected, "
+                        "1 in review, 1 not returned")
+    assert lines[1] == ("Still owing a scored workbook: NW-AM (not returned), SC-CON (rejected), SE-AM (incomplete), "
+                        "SW-LOG (rejected), WC-AG (in review)")
     stages = dict(part.rsplit(" ", 1) for part in lines[2][len("Overall stage: "):].split(", "))
-    assert sum(int(n) for n in stages.values()) == 10
-    assert lines[4].endswith("portfolio-2026.pdf")
+    assert sum(int(n) for n in stages.values()) == 8
+    assert lines[3] == f"Waiting for review: 2 (matrixgen review --db {demo.store_path})"
+    assert lines[5].endswith("portfolio-2026.pdf")

@@ -15,7 +15,8 @@ from conftest import (
     ALPHA, ASSESSMENT_PART, BAD_KINDS, FIXTURE_KEY, FIXTURES, KEY, RUBRIC, RUBRICS, all_answers, bad_file, edit_part,
     parts_of, set_cell_xml, upto, zip_parts,
 )
-from matrixgen import read as read_module
+from matrixgen.read import parts as read_parts
+from matrixgen.read import workbook as read_workbook_module
 from matrixgen.read import Kind, Limits, read_workbook, skip_reason
 from matrixgen.score import score
 from matrixgen.simulate import Respondent, fill
@@ -107,7 +108,7 @@ def test_read__formula_tag_prefixed_or_spaced__still_found(issued, inner):
 @given(st.lists(st.sampled_from([b"<", b"f", b":", b"x", b" ", b">", b"/", b"\t", b"\x0b", b"_", b"<f", b":f"]),
                 max_size=12).map(b"".join))
 def test_read__formula_tag_search__same_as_the_regex(body):
-    assert read_module._has_formula_tag(body) == bool(read_module.HAS_FORMULA.search(body))
+    assert read_parts._has_formula_tag(body) == bool(read_parts.HAS_FORMULA.search(body))
 
 
 @pytest.mark.parametrize("body", [
@@ -123,8 +124,8 @@ def test_read__top_elements__same_as_the_tree_defusedxml_builds(body):
             return fn(body)
         except Exception as exc:  # the same exception type either way
             return type(exc).__name__
-    tree = outcome(lambda b: [(p.get("name", ""), "".join(p.itertext())) for p in read_module.xml(b)])
-    assert outcome(read_module.top_elements) == tree
+    tree = outcome(lambda b: [(p.get("name", ""), "".join(p.itertext())) for p in read_parts.xml(b)])
+    assert outcome(read_parts.top_elements) == tree
 
 
 ZIP_FIELDS = ("filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size", "header_offset")
@@ -139,7 +140,7 @@ def test_read__zip_directory_read_directly__same_entries_as_zipfile_or_left_to_i
     for back, value in edits:  # damage near the end, where the directory is
         data[-back] = value
     data = bytes(data[:len(data) - cut]) + extra
-    fast = read_module._plain_entries(data)
+    fast = read_parts._plain_entries(data)
     if fast is None:
         return
     slow = zipfile.ZipFile(io.BytesIO(data)).infolist()
@@ -150,7 +151,7 @@ def test_read__zip_directory_read_directly__same_entries_as_zipfile_or_left_to_i
 def test_read__zip_from_another_writer__read_through_zipfile(issued):
     data = fill(issued["alpha"], all_answers())
     with_comment = zip_parts(parts_of(data))[:-2] + b"\x05\x00hello"  # an archive comment
-    assert read_module._plain_entries(data) is not None and read_module._plain_entries(with_comment) is None
+    assert read_parts._plain_entries(data) is not None and read_parts._plain_entries(with_comment) is None
     assert labels(read(with_comment)) == labels(read(data))
 
 
@@ -292,7 +293,7 @@ def test_read__oversized_file__rejected_before_reading(issued):
 
 
 def test_read__slower_than_the_time_budget__rejected(issued, monkeypatch):
-    monkeypatch.setattr(read_module._Reader, "_read_xlsx", lambda self: time.sleep(2))
+    monkeypatch.setattr(read_workbook_module._Reader, "_read_xlsx", lambda self: time.sleep(2))
     started = time.perf_counter()
     result = read(fill(issued["alpha"], all_answers()), limits=Limits(seconds=0.05))
     assert codes(result) == ["MG-READ-015"]

@@ -60,9 +60,13 @@ def test_demo__dry_run_emails__blanks_for_all_with_email__reminders_only_for_the
     outbox = result.out / "outbox" / "2026"
     names = sorted(f.name for f in outbox.iterdir())
     assert len([n for n in names if n.startswith("blanks_")]) == 11  # NE-HC has no contact email
-    # Never returned, or returned as an unreadable .xls (which names nobody), or incomplete.
-    expected = sorted(pid for pid, quirk in QUIRKS["2026"].items() if quirk in ("missing", "xls", "incomplete"))
+    # Never returned, rejected (.xls, a password: attributed by the file name we issued), or incomplete;
+    # not the one whose return waits in review.
+    expected = sorted(pid for pid, quirk in QUIRKS["2026"].items()
+                      if quirk in ("missing", "xls", "password", "incomplete"))
     assert [n[len("reminders_"):-4] for n in names if n.startswith("reminders_")] == expected
+    locked = message_from_bytes((outbox / "reminders_SW-LOG.eml").read_bytes(), policy=default_policy)
+    assert "the workbook is password-protected: remove the password" in locked.get_body(("plain",)).get_content()
     incomplete = next(pid for pid, q in QUIRKS["2026"].items() if q == "incomplete")
     msg = message_from_bytes((outbox / f"reminders_{incomplete}.eml").read_bytes(), policy=default_policy)
     assert msg.get_body(("plain",)).get_content().count("- Assessment!E") == 3

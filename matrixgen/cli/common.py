@@ -86,13 +86,22 @@ def open_store_or_exit(db: str | None, *, create: bool = False) -> Store:
         echo_problems([exc.problem])
         raise SystemExit(1)
     if store.upgrade.created:
-        click.echo(f"Created a new store at {store.shown.removeprefix('sqlite:///')}", err=True)
+        click.echo(f"Created a new store at {_where(store)}", err=True)
     elif store.upgrade.upgraded:
-        click.echo(f"Upgraded the store at {store.shown.removeprefix('sqlite:///')} to schema version "
+        click.echo(f"Upgraded the store at {_where(store)} to schema version "
                    f"{int(store.upgrade.to_revision)}:", err=True)
         for revision, summary in store.upgrade.steps:
             click.echo(f"  {int(revision)}: {summary}", err=True)
     return store
+
+
+def _where(store: Store) -> str:
+    """The store's file as the user would type it (relative to here when it is below here), or its URL."""
+    shown = store.shown
+    if not shown.startswith("sqlite:///"):
+        return shown
+    path = Path(shown.removeprefix("sqlite:///"))
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def pick_round(store: Store, given: str | None) -> str:
