@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 from ..errors import Problem, Severity, problem
 from ..files import create_private, private_dir
-from ..read import MB
+from ..read.kinds import MB
 from ..roster import Partnership
 from ..rubric import Rubric
 from ..store import ReviewReason, Store
@@ -89,6 +89,7 @@ class Receipts:
     settings: object  # settings.Settings
     transport: object  # transport.Transport
     templates: object | None = None
+    write_only: bool = False  # to an OutboxTransport, recorded nowhere (the demo)
 
 
 def collect(source: Source, store: Store, rubric: Rubric, key: bytes, data_dir: str | Path, *,
@@ -419,7 +420,7 @@ def _answer(handled: Sequence[MessageRecord], store: Store, rubric: Rubric, rece
         info = store.round(label) if label else None
         rnd = Round(label, info.due if info else "", rubric.title)
         sent = send_batch(rnd, [p for _, p in items], receipts.settings, log, receipts.transport,
-                          templates=receipts.templates)
+                          templates=receipts.templates, dry_run=receipts.write_only)
         by_ref = {p.ref: pk for pk, p in items}
         for o in sent.outcomes:
             if o.ref in by_ref:

@@ -26,7 +26,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from typing import Iterable, Iterator
 
 from ..errors import Problem, problem
-from ..read import DEFAULT_LIMITS, MB, Limits
+from ..read import DEFAULT_LIMITS, Limits
+from ..read.kinds import MB
 
 PERSON, AUTO_FORWARD, AUTO_REPLY, LIST, REPORT, OWN = "person", "auto-forward", "auto-reply", "list", "report", "own"
 SCORED_KINDS = (PERSON, AUTO_FORWARD)  # whose attachments are scored

@@ -178,14 +178,18 @@ class OutboxTransport:
         self.folder = Path(folder)
         self.kind = kind
         self.taken: set[str] = set()
+        self.cleared = False
 
     def open(self) -> None:
         private_dir(self.folder)
+        if self.cleared:  # one transport serves several batches (collect's receipts, a batch per round)
+            return
         for old in self.folder.glob(f"{self.kind}_*.eml"):
             old.unlink()
+        self.cleared = True
 
     def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> Path | None:
-        base, n = f"{self.kind}_{name}", 1
+        base, n = f"{self.kind}_{name or 'unmatched'}", 1
         stem = base
         while stem.casefold() in self.taken:  # ids that differ only in case, on a case-blind disk
             n += 1
