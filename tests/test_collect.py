@@ -202,8 +202,19 @@ def test_collect__dsn_for_one_of_our_messages__recorded_as_bounced(imap_server, 
     assert [m.outcome for m in result.messages] == ["bounce", "ignored"] and smtp.inbox.received == []
     record = log.last("2026", "blanks", "NE-IT", "")
     assert (record.id, record.status, record.error_code) == (sent.id, "bounced", "MG-MAIL-062")
-    row = next(r for r in round_status(store, "2026").rows if r.partnership_id == "NE-IT")
+    status = round_status(store, "2026")
+    row = next(r for r in status.rows if r.partnership_id == "NE-IT")
     assert row.bouncing == ALPHA.contact_email and "550 5.1.1" in row.bounce_reason
+    from matrixgen.cli.rounds import format_status
+
+    assert (f"Contact address bouncing (correct contact_email in the roster, then `matrixgen round open` it again): "
+            f"NE-IT {ALPHA.contact_email}") in format_status(status).splitlines()
+    # Not sent to the bouncing address again, until the roster says another one.
+    from matrixgen.mail import FAILED, OutboxTransport, Planned, Round, send_batch
+
+    again = send_batch(Round("2026"), [Planned("blanks", ALPHA)], office(smtp), log,
+                       OutboxTransport(tmp_path / "outbox", "blanks"))
+    assert [(o.status, o.problem.code) for o in again.outcomes] == [(FAILED, "MG-MAIL-067")]
 
 
 # --- hostile mail, through the whole path ---------------------------------------------------------------
