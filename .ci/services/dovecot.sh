@@ -12,7 +12,8 @@
 # passwd file may log in. As root it runs as the unprivileged `dovecot` user that Debian's package
 # makes; otherwise as the user who starts it.
 #
-# Overrides: MATRIXGEN_CI_DOVECOT_CAPABILITY (the capabilities the server announces, e.g. without
+# Overrides: MATRIXGEN_CI_DOVECOT_BIN (the dovecot binary, to test the failure path),
+# MATRIXGEN_CI_DOVECOT_CAPABILITY (the capabilities the server announces, e.g. without
 # MOVE, for the tests of a server that lacks it), MATRIXGEN_CI_DOVECOT_NO_INSTALL=1 (never apt-get:
 # the tests set it when they start a server of their own).
 set -euo pipefail
@@ -35,7 +36,9 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 
 case "$cmd" in
   start)
-    if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+    if [ -n "${MATRIXGEN_CI_DOVECOT_BIN:-}" ]; then
+      [ -x "$MATRIXGEN_CI_DOVECOT_BIN" ] || fail "no dovecot binary at $MATRIXGEN_CI_DOVECOT_BIN"
+    elif ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
       [ -z "${MATRIXGEN_CI_DOVECOT_NO_INSTALL:-}" ] || fail "not installed (apt-get install dovecot-imapd)"
       [ "$(id -u)" = 0 ] || fail "not installed, and only root can install it (apt-get install dovecot-imapd)"
       echo "dovecot: installing it from Debian" >&2
@@ -44,7 +47,7 @@ case "$cmd" in
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dovecot-imapd >&2 \
         || fail "apt-get install dovecot-imapd failed"
     fi
-    bin=$(command -v dovecot || echo /usr/sbin/dovecot)
+    bin=${MATRIXGEN_CI_DOVECOT_BIN:-$(command -v dovecot || echo /usr/sbin/dovecot)}
     if [ "$(id -u)" = 0 ]; then
       run_as=dovecot
       id "$run_as" >/dev/null 2>&1 || fail "there is no 'dovecot' user to run the server as"
@@ -53,7 +56,14 @@ case "$cmd" in
     fi
     uid=$(id -u "$run_as") gid=$(id -g "$run_as") group=$(id -gn "$run_as")
     port=$(free_port) ssl_port=$(free_port)
-    mkdir -p "$dir/run" "$dir/state" "$dir/mail"
+    # The runtime folder holds unix sockets, whose paths may not pass ~107 bytes: a deep DIR gets a
+    # short one of its own in /tmp, named in DIR so that stop removes it too.
+    run="$dir/run"
+    if [ ${#dir} -gt 60 ]; then
+      run=$(mktemp -d /tmp/mgdv.XXXXXX)
+      echo "$run" >"$dir/run-dir"
+    fi
+    mkdir -p "$run" "$dir/state" "$dir/mail"
     openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=matrixgen test CA" \
       -keyout "$dir/ca.key" -out "$dir/ca.pem" >"$dir/openssl.log" 2>&1 \
       && openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$dir/server.key" \
@@ -69,7 +79,7 @@ case "$cmd" in
     fi
     cat >"$dir/dovecot.conf" <<EOF
 # Written by .ci/services/dovecot.sh: a private test instance, nothing of the system's.
-base_dir = $dir/run
+base_dir = $run
 state_dir = $dir/state
 instance_name = matrixgen-test-$port
 log_path = $dir/dovecot.log
@@ -123,7 +133,7 @@ service stats {
 }
 $capability
 EOF
-    if [ "$(id -u)" = 0 ]; then chown -R "$run_as" "$dir"; chmod 0700 "$dir"; fi
+    if [ "$(id -u)" = 0 ]; then chown -R "$run_as" "$dir" "$run"; chmod 0700 "$dir" "$run"; fi
     "$bin" -c "$dir/dovecot.conf" >"$dir/start.log" 2>&1 \
       || fail "the server did not start" "$dir/start.log" "$dir/dovecot.log"
     # Ready when the greeting comes.
@@ -139,15 +149,18 @@ EOF
     fail "the server did not answer on port $port" "$dir/start.log" "$dir/dovecot.log"
     ;;
   stop)
-    if [ -f "$dir/dovecot.conf" ]; then
-      bin=$(command -v dovecot || echo /usr/sbin/dovecot)
+    run="$dir/run"
+    [ -f "$dir/run-dir" ] && run=$(cat "$dir/run-dir")
+    if [ -f "$dir/dovecot.conf" ] && [ -e "$run/master.pid" ]; then
+      bin=${MATRIXGEN_CI_DOVECOT_BIN:-$(command -v dovecot || echo /usr/sbin/dovecot)}
       "$bin" -c "$dir/dovecot.conf" stop >/dev/null 2>&1 || true
       # `stop` returns before the processes are gone: wait, so that DIR can be removed.
       for _ in $(seq 1 50); do
-        [ -e "$dir/run/master.pid" ] || break
+        [ -e "$run/master.pid" ] || break
         sleep 0.1
       done
     fi
+    if [ -f "$dir/run-dir" ]; then rm -rf "$run"; fi
     ;;
   *)
     echo "usage: dovecot.sh start|stop DIR" >&2
