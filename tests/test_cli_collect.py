@@ -65,6 +65,8 @@ def test_cli_collect__a_round__table_totals_and_exit_0(home, mailbox, crowd):
         "answer the sender, then reject it with a note to take it off the queue\n"
         "  3: an automatic reply (Auto-Submitted: auto-replied): recorded, never answered\n")
     assert len(smtp.inbox.received) == 2
+    review = CliRunner().invoke(main, ["review"])
+    assert review.exit_code == 1 and "   they wrote: Please find our workbook attached.\n" in review.stdout
     again = CliRunner().invoke(main, ["collect"])
     assert (again.exit_code, again.stdout) == (0, "No new mail in imap://office@127.0.0.1:"
                                                f"{os.environ['MATRIXGEN_IMAP_PORT']}/INBOX.\n")
