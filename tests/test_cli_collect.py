@@ -18,7 +18,6 @@ from imapserver import append, imap_server, mailbox, message  # noqa: F401  (fix
 from mailserver import mail_server, tls_ca  # noqa: F401  (fixtures)
 from matrixgen.cli import main
 from matrixgen.simulate import fill
-from matrixgen.store import Store
 
 HEADER = "id,name,region,sector,contact_name,contact_email\n"
 ROSTER = HEADER + "".join(f"{p.id},{p.name},{p.region},{p.sector},{p.contact_name},{p.contact_email}\n" for p in CROWD)

@@ -36,7 +36,6 @@ from typing import Callable, Sequence
 from ..errors import Problem, Severity, problem
 from ..files import create_private, private_dir
 from ..read.kinds import MB
-from ..roster import Partnership
 from ..rubric import Rubric
 from ..store import ReviewReason, Store
 from .incoming import DEFAULT_MAIL_LIMITS, LIST, OWN, REPORT, SCORED_KINDS, Incoming, MailLimits, headers_only, parse

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import Engine, and_, insert, select, tuple_, update
 
 from ..store import now
 from ..store.schema import mail_attachments, mail_messages, review_items
@@ -168,16 +168,6 @@ class Inbox:
             for part in _chunks(list(pks), 500):
                 conn.execute(update(mail_messages).where(and_(mail_messages.c.pk.in_(part),
                                                               mail_messages.c.moved_at == "")).values(moved_at=now()))
-
-    def counts(self) -> dict[str, int]:
-        t = mail_messages.c
-        with self.engine.connect() as conn:
-            return {o or t_state: n for o, t_state, n in conn.execute(
-                select(t.outcome, t.state, func.count()).group_by(t.outcome, t.state))}
-
-    def unmoved(self, mailbox: str) -> list[MessageRecord]:
-        t = mail_messages.c
-        return self._select(and_(t.mailbox == mailbox, t.state == PROCESSED, or_(t.moved_at == "", t.moved_at.is_(None))))
 
 
 def _chunks(items: list, size: int):

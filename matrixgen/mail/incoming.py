@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timezone
 from email import policy
 from email.message import EmailMessage

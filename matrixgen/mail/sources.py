@@ -6,7 +6,6 @@ program exported (here): a folder of ``.eml`` files, an mbox file or a Maildir. 
 from __future__ import annotations
 
 import mailbox
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol, Sequence
@@ -117,7 +116,3 @@ def _key(box: mailbox.Mailbox, key: str):
 
 def _natural(key) -> tuple:
     return (0, int(key), "") if isinstance(key, int) or str(key).isdigit() else (1, 0, str(key))
-
-
-def received_time(path: Path) -> float:
-    return os.stat(path).st_mtime
