@@ -62,23 +62,19 @@ class ImapSource:
             raise SourceError(problem("MG-MAIL-020", self._where(), reason=self._scrub(_reason(exc)))) from None
         self.client = client
         client.normalise_times = False  # keep the server's time zone: stored in UTC
+        notes: list[Problem] = []
+        broken = "MG-MAIL-020"  # until logged in, a failure is the connection's; after, a broken one
         try:
             if s.security == "starttls":
                 if not client.has_capability("STARTTLS"):
                     raise SourceError(problem("MG-MAIL-022", self._where()))
                 client.starttls(context)
-            client.login(s.user, s.password)
-        except LoginError as exc:
-            self.close()
-            raise SourceError(problem("MG-MAIL-021", self._where(), user=s.user, reason=self._scrub(_reason(exc)))) from None
-        except SourceError:
-            self.close()
-            raise
-        except connection_errors() as exc:
-            self.close()
-            raise SourceError(problem("MG-MAIL-020", self._where(), reason=self._scrub(_reason(exc)))) from None
-        notes: list[Problem] = []
-        try:
+            try:
+                client.login(s.user, s.password)
+            except LoginError as exc:
+                raise SourceError(problem("MG-MAIL-021", self._where(), user=s.user,
+                                          reason=self._scrub(_reason(exc)))) from None
+            broken = "MG-MAIL-025"
             delimiter = self._delimiter()
             self.folder = _server_name(s.folder, delimiter)
             self.done_folder = _server_name(s.done_folder, delimiter)
@@ -102,7 +98,7 @@ class ImapSource:
             raise
         except connection_errors() as exc:
             self.close()
-            raise SourceError(problem("MG-MAIL-025", self._where(), reason=self._scrub(_reason(exc)))) from None
+            raise SourceError(problem(broken, self._where(), reason=self._scrub(_reason(exc)))) from None
         return notes
 
     def _delimiter(self) -> str:

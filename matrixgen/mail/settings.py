@@ -80,22 +80,9 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """
     env = os.environ if env is None else env
     problems: list[Problem] = []
-    values: dict[str, str] = {}
-    where: dict[str, str] = {}
     file = Path(path) if path is not None else Path(SETTINGS_FILE)
     base = file.parent
-    if path is not None or file.exists():
-        table = _read_settings_file(file, problems)
-        for key, value in table.items():
-            if key in ("smtp_password", "password"):
-                problems.append(problem("MG-SEND-005", f"{file.name}: mail.{key}", key=key))
-            elif key not in ENV:
-                problems.append(problem("MG-SEND-007", f"{file.name}: mail.{key}", key=key, known=", ".join(ENV)))
-            else:
-                values[key], where[key] = str(value).strip(), f"{file.name}: mail.{key}"
-    for key, var in ENV.items():
-        if env.get(var, "").strip():
-            values[key], where[key] = env[var].strip(), var
+    values, where = _gather(file, path is not None, env, "mail", ENV, problems, ("MG-SEND-005", "MG-SEND-007"))
 
     def located(key: str) -> str:
         return where.get(key, ENV[key])
@@ -163,6 +150,27 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         templates=templates,
     )
     return SettingsResult(settings, tuple(problems))
+
+
+def _gather(file: Path, given: bool, env: Mapping[str, str], name: str, names: Mapping[str, str],
+            problems: list[Problem], codes: tuple[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each setting's value and where it came from: the ``[name]`` table of ``file`` (when ``given``
+    or present), then the environment, which wins. A password in the file, or an unknown key, is a
+    problem (``codes``: the password's, the unknown key's)."""
+    values: dict[str, str] = {}
+    where: dict[str, str] = {}
+    if given or file.exists():
+        for key, value in _read_settings_file(file, problems, name).items():
+            if "password" in key:
+                problems.append(problem(codes[0], f"{file.name}: {name}.{key}", key=key))
+            elif key not in names:
+                problems.append(problem(codes[1], f"{file.name}: {name}.{key}", key=key, known=", ".join(names)))
+            else:
+                values[key], where[key] = str(value).strip(), f"{file.name}: {name}.{key}"
+    for key, var in names.items():
+        if env.get(var, "").strip():
+            values[key], where[key] = env[var].strip(), var
+    return values, where
 
 
 def _read_settings_file(file: Path, problems: list[Problem], name: str = "mail") -> dict[str, object]:
@@ -238,20 +246,8 @@ def load_imap_settings(path: str | Path | None = None, env: Mapping[str, str] | 
     ./matrixgen.toml if it exists); the password only from the environment."""
     env = os.environ if env is None else env
     problems: list[Problem] = []
-    values: dict[str, str] = {}
-    where: dict[str, str] = {}
     file = Path(path) if path is not None else Path(SETTINGS_FILE)
-    if path is not None or file.exists():
-        for key, value in _read_settings_file(file, problems, "imap").items():
-            if "password" in key:
-                problems.append(problem("MG-MAIL-004", f"{file.name}: imap.{key}", key=key))
-            elif key not in IMAP_ENV:
-                problems.append(problem("MG-MAIL-005", f"{file.name}: imap.{key}", key=key, known=", ".join(IMAP_ENV)))
-            else:
-                values[key], where[key] = str(value).strip(), f"{file.name}: imap.{key}"
-    for key, var in IMAP_ENV.items():
-        if env.get(var, "").strip():
-            values[key], where[key] = env[var].strip(), var
+    values, where = _gather(file, path is not None, env, "imap", IMAP_ENV, problems, ("MG-MAIL-004", "MG-MAIL-005"))
 
     def located(key: str) -> str:
         return where.get(key, IMAP_ENV[key])
