@@ -60,6 +60,9 @@ class ReviewMixin:
                            received_at: str) -> int:
         """A message with nothing to score (no workbook attached) waits for a person, with its text."""
         with self.engine.begin() as conn:
+            found = conn.execute(select(review_items.c.pk).where(review_items.c.message_pk == message_pk)).scalar()
+            if found is not None:  # added by a run that died before it recorded the message as processed
+                return found
             pk = _partnership_pk(conn, reason.suggested_partnership) if reason.suggested_partnership else None
             known = round_label and conn.execute(select(rounds.c.label).where(rounds.c.label == round_label)).first()
             return conn.execute(insert(review_items).values(
