@@ -107,7 +107,8 @@ _define("MG-ROSTER-012", E, "'{column}' is {length} characters long; keep it und
 
 # --- generate ----------------------------------------------------------------------------------
 _define("MG-GEN-001", E, "round label {value!r} is not valid; use letters, digits, '.', '_' and '-' (e.g. 2026 or 2026-fall)")
-_define("MG-GEN-002", E, "the secret key file {path} is not usable: {reason}; set MATRIXGEN_SECRET or fix the file")
+_define("MG-GEN-002", E, "the secret key file is not usable: {reason}; restore it from the backup kept with the store (a new key cannot verify the workbooks already sent out)")
+_define("MG-GEN-003", E, "holds {size} byte(s) of key material, and the signing key needs at least {minimum}; make one with `{make}` and set MATRIXGEN_SECRET to it, the same wherever matrixgen runs (workbooks signed with the short key must then be issued again)")
 
 # --- read (returned files) ---------------------------------------------------------------------
 # What kind of file it is: only a normal .xlsx is read; each other kind says what to do instead.
@@ -153,6 +154,7 @@ _define("MG-READ-033", E, "cannot read the file: {reason}; check it is there and
 _define("MG-SCORE-001", E, "made from rubric {rubric_id} version {version} (hash {hash}), which this office has no record of; run `matrixgen generate --db` with that rubric, or send the partnership the current workbook")
 _define("MG-SCORE-002", W, "{met} is Met while the earlier-stage {unmet} is not; check both answers")
 _define("MG-SCORE-003", W, "this workbook was issued for round {found}, not {expected}; it is stored under round {found}")
+_define("MG-SCORE-004", W, "none of the {count} signed workbooks in this batch verify with this office's key: the likeliest cause is not the respondents but that the key changed since the workbooks were issued (MATRIXGEN_SECRET set differently, or secret.key in the data directory lost and made anew); restore the key they were signed with before sending reminders, which would ask each respondent to return the workbook as it was sent")
 
 # --- store -------------------------------------------------------------------------------------
 _define("MG-STORE-001", N, "already received: the same file was stored on {when} as {file} ({status}); nothing new was stored")

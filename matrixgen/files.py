@@ -13,6 +13,7 @@ checked wherever one enters (the command line, a roster, a workbook's identity, 
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tempfile
@@ -104,6 +105,13 @@ def atomic_open(path: str | Path, mode: str = "wb", *, durable: bool = False, **
         except OSError:
             pass
         raise
+
+
+def discard_partial(path: str | Path) -> None:
+    """Remove what ``atomic_open(path)`` left behind in a process that was killed mid-write."""
+    path = Path(path)
+    for partial in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        partial.unlink(missing_ok=True)
 
 
 def write_private(path: str | Path, data: bytes | str, encoding: str = "utf-8") -> Path:

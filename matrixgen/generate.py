@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import re
 import secrets
+import textwrap
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -70,6 +70,10 @@ TITLE = _font(bold=True, size=16, color=NAVY)
 SUBTITLE = _font(bold=True, size=12, color=NAVY)
 UNLOCKED = Protection(locked=False)
 POINTS_PER_LINE = 15.0
+CHARS_PER_WIDTH = 1.1  # characters of Calibri 11 text per unit of column width, on average
+INSTRUCTIONS_TEXT_WIDTH = 90  # column C of Instructions
+PARTNERSHIP_VALUE_WIDTH = 64  # column B of Partnership
+VALUE_WIDTHS = (INSTRUCTIONS_TEXT_WIDTH, PARTNERSHIP_VALUE_WIDTH)  # where a partnership's details are shown
 
 
 class GenerateError(Exception):
@@ -101,14 +105,34 @@ class Generated:
 # --- building ----------------------------------------------------------------------------------
 
 
+def _lines(text: str, width: float) -> int:
+    """Lines ``text`` takes wrapped at word boundaries in a column ``width`` wide."""
+    chars = max(1, int(width * CHARS_PER_WIDTH))
+    return sum(1 if len(part) <= chars else len(textwrap.wrap(part, chars)) for part in str(text).split("\n"))
+
+
 def _row_height(*texts_and_widths: tuple[str, float]) -> float:
-    """Enough height for the longest wrapped text in a row (openpyxl cannot auto-fit)."""
-    lines = 1
-    for text, width in texts_and_widths:
-        chars_per_line = max(1.0, width * 1.1)
-        n = sum(max(1, math.ceil(len(part) / chars_per_line)) for part in str(text).split("\n"))
-        lines = max(lines, n)
-    return lines * POINTS_PER_LINE + 6
+    """Enough height for the longest wrapped text in a row: openpyxl cannot auto-fit, and Excel
+    does not re-fit a row when it opens a file, so a row too short clips its text."""
+    return max([1, *(_lines(text, width) for text, width in texts_and_widths)]) * POINTS_PER_LINE + 6
+
+
+def _value_height(text: str, width: float) -> float:
+    """The height of a row showing one value wrapped in a column ``width`` wide. The Partnership
+    card's one-line rows keep the default height, so that its rows line up with those the
+    respondent types in. For a template's placeholder, a stand-in that ``Template.render``
+    replaces with the height of the partnership's own value."""
+    for key in PERSONAL_KEYS:
+        if text == _token(key):
+            return _stand_in(key, width)
+    if width == PARTNERSHIP_VALUE_WIDTH and _lines(text, width) == 1:
+        return POINTS_PER_LINE
+    return _row_height((text, width))
+
+
+def _stand_in(key: str, width: float) -> float:
+    # Eighths of a point above 400: never a real height (whole points), and one per key and width.
+    return 400 + (1 + PERSONAL_KEYS.index(key) + len(PERSONAL_KEYS) * VALUE_WIDTHS.index(width)) / 16
 
 
 def _print_setup(ws, landscape: bool = False) -> None:
@@ -161,7 +185,7 @@ def _instructions(ws, rubric: Rubric, ident: Identity, options: Options) -> None
     ws.sheet_view.showGridLines = False
     ws.column_dimensions["A"].width = 3
     ws.column_dimensions["B"].width = 22
-    ws.column_dimensions["C"].width = 90
+    ws.column_dimensions["C"].width = INSTRUCTIONS_TEXT_WIDTH
     stages = ", ".join(s.label for s in rubric.stages)
     scale = rubric.responses
     rows: list[tuple[str, str, Font | None]] = [
@@ -204,7 +228,7 @@ def _instructions(ws, rubric: Rubric, ident: Identity, options: Options) -> None
         a.alignment = b.alignment = WRAP_TOP
         if font is not None:
             b.font = font
-        ws.row_dimensions[i].height = _row_height((text, 90))
+        ws.row_dimensions[i].height = _value_height(text, INSTRUCTIONS_TEXT_WIDTH)
     ws.row_dimensions[1].height = 24
 
 
@@ -219,7 +243,7 @@ def _scale_hint(response, rubric: Rubric) -> str:
 def _partnership(ws, ident: Identity, generic: bool) -> None:
     ws.sheet_view.showGridLines = False
     ws.column_dimensions["A"].width = 22
-    ws.column_dimensions["B"].width = 64
+    ws.column_dimensions["B"].width = PARTNERSHIP_VALUE_WIDTH
     ws["A1"] = "Partnership"
     ws["A1"].font = TITLE
     ws["A2"] = ("Type your partnership's name, region and sector (and its ID, if you know it) in the yellow cells."
@@ -232,11 +256,15 @@ def _partnership(ws, ident: Identity, generic: bool) -> None:
     for label, key in PARTNERSHIP_FIELDS:
         a, b = ws.cell(row, 1, label), ws.cell(row, 2, values[key] or None)
         a.font, a.fill, a.border, b.border = _font(bold=True), FILL_LABEL, BOX, BOX
-        b.alignment = Alignment(vertical="top", wrap_text=key not in ("rubric_hash", "signature"))
-        if key in ("rubric_hash", "signature"):
+        wrapped = key not in ("rubric_hash", "signature")
+        a.alignment = Alignment(vertical="top")
+        b.alignment = Alignment(vertical="top", wrap_text=wrapped)
+        if not wrapped:
             b.font = _font(size=8, color="555555")
         if key in typed:
             b.fill, b.protection = FILL_INPUT, UNLOCKED
+        else:  # a typed cell is left to the spreadsheet app, which fits it as the respondent types
+            ws.row_dimensions[row].height = _value_height(values[key] if wrapped else "", PARTNERSHIP_VALUE_WIDTH)
         row += 1
     row += 1
     ws.cell(row, 1, "About you").font = SUBTITLE
@@ -358,7 +386,7 @@ def _summary(ws, rubric: Rubric, first_row: int) -> None:
     ws.cell(row, 1, "Overall stage").font = _font(bold=True, size=12)
     overall = ws.cell(row, 2, "=" + _stage_formula(groups, none))
     overall.font = _font(bold=True, size=12, color=NAVY)
-    ws.cell(row + 1, 1, f"Overall: the highest stage at which every criterion of that stage and all earlier stages is Met.").font = _font(italic=True, color="555555")
+    ws.cell(row + 1, 1, "Overall: the highest stage at which every criterion of that stage and all earlier stages is Met.").font = _font(italic=True, color="555555")
 
 
 def _matrix(ws, rubric: Rubric) -> None:
@@ -434,8 +462,15 @@ class Template:
         with zipfile.ZipFile(buf) as z:
             self._parts = [(info.filename, info.date_time, z.read(info)) for info in z.infolist()]
         # Remember which parts hold tokens (worksheets with inline strings, the custom properties)
-        # so rendering touches only those.
+        # so rendering touches only those, and which rows' heights follow a partnership's details.
         self._personal = {name for name, _, data in self._parts if b"@@MG_" in data}
+        self._heights = {name: [(_height_attr(_stand_in(k, w)), k, w) for k in PERSONAL_KEYS for w in VALUE_WIDTHS
+                                if _height_attr(_stand_in(k, w)) in data]
+                         for name, _, data in self._parts if name in self._personal}
+        unmatched = [name for name, _, data in self._parts if b'ht="400.' in data
+                     and data.count(b'ht="400.') != len(self._heights.get(name, ()))]
+        if unmatched:  # pragma: no cover - would mean openpyxl changed how it writes row heights
+            raise GenerateError(f"template row heights not found in {unmatched}")
         found = b"".join(data for name, _, data in self._parts if name in self._personal)
         missing = [k for k in PERSONAL_KEYS if _token(k).encode() not in found]
         if missing:  # pragma: no cover - would mean openpyxl changed how it stores strings
@@ -461,10 +496,17 @@ class Template:
                 if name in self._personal:
                     for old, new in props if name == CUSTOM_PROPS_PART else cells:
                         data = data.replace(old, new)
+                    for stand_in, key, width in self._heights[name]:
+                        data = data.replace(stand_in, _height_attr(_value_height(values[key], width)))
                 info = zipfile.ZipInfo(name, date_time)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 z.writestr(info, data, compresslevel=1)
         return out.getvalue()
+
+
+def _height_attr(points: float) -> bytes:
+    """A row height as openpyxl writes it in a worksheet's XML."""
+    return f'ht="{points:.10g}"'.encode()
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -492,10 +534,6 @@ def workbook_filename(partnership: Partnership, taken: set[str]) -> str:
     return name + ".xlsx"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    write_private(path, data)  # 0600, and never half-written under its real name
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -512,7 +550,7 @@ def generate_blank(rubric: Rubric, out_dir: str | Path, options: Options, key: b
     data = buf.getvalue()
     suffix = f"_{options.round}" if options.round else ""
     path = out / f"{slug(rubric.id)}{suffix}_blank.xlsx"
-    _write_atomic(path, data)
+    write_private(path, data)
     return Generated(path, None, ident, _sha256(data))
 
 
@@ -534,7 +572,7 @@ def generate_workbooks(
         ident = template.identity_for(p, key)
         data = template.render(ident)
         path = out / workbook_filename(p, taken)
-        _write_atomic(path, data)
+        write_private(path, data)
         results.append(Generated(path, p, ident, _sha256(data)))
         if progress is not None:
             progress(p)

@@ -16,6 +16,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import Problem, problem
+
 # Signed, in this order. Changing the list changes every signature: add a new FORMAT if it must.
 FIELDS = (
     "rubric_id",
@@ -55,8 +57,16 @@ class Identity:
         return not self.partnership_id
 
 
+MIN_KEY_BYTES = 32
+MAKE_KEY = 'python -c "import secrets; print(secrets.token_hex(32))"'
+
+
 class KeyError_(Exception):
-    """The secret key file exists but cannot be used."""
+    """The secret key cannot be used; ``problem`` says where and how to make a good one."""
+
+    def __init__(self, found: Problem):
+        super().__init__(str(found))
+        self.problem = found
 
 
 def message(values: dict[str, str]) -> bytes:
@@ -74,24 +84,24 @@ def verify(values: dict[str, str], signature: str, key: bytes) -> bool:
 def load_key(data_dir: str | Path = "output") -> bytes:
     """The office's signing key: MATRIXGEN_SECRET, else ``<data_dir>/secret.key`` (made on first use).
 
-    Keep the key file with the store backups: without it, workbooks already sent out can no
-    longer be verified.
+    Either source must hold at least ``MIN_KEY_BYTES`` bytes of key material: an HMAC key is only
+    as hard to guess as it is long. Keep the key file with the store backups: without it,
+    workbooks already sent out can no longer be verified.
     """
     env = os.environ.get(SECRET_ENV)
     if env:
-        return env.encode("utf-8")
+        return _long_enough(env.encode("utf-8"), SECRET_ENV)
     path = Path(data_dir) / KEY_FILE
     if path.exists():
         try:
             text = path.read_text(encoding="ascii").strip()
             key = bytes.fromhex(text)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise KeyError_(f"{path}: {exc}") from exc
-        if len(key) < 16:
-            raise KeyError_(f"{path}: the key is too short")
-        return key
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise KeyError_(problem("MG-GEN-002", str(path), reason=reason)) from exc
+        return _long_enough(key, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
+    key = secrets.token_bytes(MIN_KEY_BYTES)
     # O_EXCL: two processes racing to create the key must not end up with different keys.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -99,4 +109,10 @@ def load_key(data_dir: str | Path = "output") -> bytes:
         return load_key(data_dir)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key.hex() + "\n")
+    return key
+
+
+def _long_enough(key: bytes, where: str) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise KeyError_(problem("MG-GEN-003", where, size=len(key), minimum=MIN_KEY_BYTES, make=MAKE_KEY))
     return key

@@ -7,6 +7,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .errors import Problem, has_errors, problem
 from .files import valid_label
@@ -52,11 +53,11 @@ def parse_roster(data: bytes, name: str = "roster.csv") -> RosterResult:
         text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a BOM
     except UnicodeDecodeError:
         return RosterResult((), (problem("MG-ROSTER-008", name),))
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = list(_rows(csv.reader(io.StringIO(text, newline=""))))
     problems: list[Problem] = []
     if not rows:
         return RosterResult((), (problem("MG-ROSTER-009", name),))
-    header = [h.strip().lower() for h in rows[0]]
+    header = [h.strip().lower() for h in rows[0][1]]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         problems.append(problem("MG-ROSTER-002", f"{name} line 1", columns=", ".join(COLUMNS), missing=", ".join(missing)))
@@ -67,9 +68,7 @@ def parse_roster(data: bytes, name: str = "roster.csv") -> RosterResult:
 
     partnerships: list[Partnership] = []
     first_line: dict[str, int] = {}
-    line = 1
-    for row in rows[1:]:
-        line += 1
+    for line, row in rows[1:]:
         if not any(cell.strip() for cell in row):
             continue  # blank lines, as spreadsheets leave at the end
         where = f"{name} line {line}"
@@ -108,6 +107,16 @@ def parse_roster(data: bytes, name: str = "roster.csv") -> RosterResult:
     if not partnerships and not has_errors(problems):
         problems.append(problem("MG-ROSTER-009", name))
     return RosterResult(tuple(partnerships), tuple(problems))
+
+
+def _rows(reader) -> Iterator[tuple[int, list[str]]]:
+    """(the line a row starts on, the row) for each row of ``reader``.
+
+    Not a count of rows: a quoted value may span lines, and would shift every later line number."""
+    ended = 0  # the line the previous row ended on
+    for row in reader:
+        yield ended + 1, row
+        ended = reader.line_num
 
 
 def write_roster(partnerships: list[Partnership] | tuple[Partnership, ...], path: str | Path) -> None:

@@ -228,6 +228,11 @@ def round_summaries(store: Store) -> list[RoundSummary]:
 CSV_COLUMNS = [f.name for f in fields(Row)] + ["progress"]
 
 
+def json_rows(status: RoundStatus) -> list[dict[str, str]]:
+    """The CSV's rows as objects (``round`` and ``CSV_COLUMNS``), for ``status --json``."""
+    return [{"round": status.label, **{c: getattr(r, c) for c in CSV_COLUMNS}} for r in status.rows]
+
+
 def write_csv(status: RoundStatus, path: str | Path) -> Path:
     path = Path(path)
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:

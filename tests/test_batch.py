@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from conftest import ALPHA, BAD_KINDS, BETA, CROWD, KEY, RUBRIC, _rubric_v2, all_answers, bad_file, upto
 from matrixgen import batch as batch_module
+from matrixgen.batch import reading as batch_reading
 from matrixgen.store import schema as store_module
 from matrixgen.store import submissions as store_submissions
 from matrixgen.batch import score_paths
@@ -120,7 +121,7 @@ def test_collect__folder_walk__finds_what_rglob_finds_in_the_same_order(tmp_path
     (root / "z" / "link to file.xlsx").symlink_to(root / "f1.xlsx")
     (root / "z" / "broken.xlsx").symlink_to(root / "nowhere")
     expected = [p.relative_to(root).parts for p in sorted(p for p in root.rglob("*") if p.is_file())]
-    assert batch_module._files_under(root) == expected
+    assert batch_reading._files_under(root) == expected
     files, skipped = batch_module.collect([root])
     assert [shown for _, shown in files] == ["/".join(parts) for parts in expected
                                              if not parts[0].startswith((".", "~$")) and not parts[-1].startswith(".")]
@@ -260,13 +261,13 @@ def test_read_paths__a_file_kills_its_reader__rejected_and_the_rest_scored(tmp_p
     inbox = tmp_path / "inbox"
     for i in range(5):
         put(inbox, f"a{i}.xlsx", _variant(crowd, i))
-    real, parent = batch_module._work, os.getpid()
+    real, parent = batch_reading._work, os.getpid()
 
     def dying(job, context=None):
         if job[1] == "a2.xlsx" and os.getpid() != parent:
             os._exit(3)
         return real(job, context)
-    monkeypatch.setattr(batch_module, "_work", dying)
+    monkeypatch.setattr(batch_reading, "_work", dying)
     with batch_module.read_paths([inbox], RUBRIC, KEY, tmp_path / "archive", workers=2) as reading:
         result = batch_module.store_results(reading, store)
     outcomes = by_file(result)
@@ -331,3 +332,37 @@ def test_batch__archive__keeps_the_original_bytes_under_their_hash(tmp_path, sto
     assert stored.archive_path.endswith(f"{result.outcomes[0].sha256}.xlsx")
     assert open(stored.archive_path, "rb").read() == data
     shutil.rmtree(tmp_path / "inbox")
+
+
+# --- the office's key ----------------------------------------------------------------------------------------
+
+OTHER_KEY = b"the office key before it changed"
+
+
+def test_batch__no_signature_verifies__staff_told_the_office_key_likely_changed(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    put(inbox, "beta.xlsx", fill(issued["beta"], all_answers()))
+    result = score_paths([inbox], store, RUBRIC, OTHER_KEY, tmp_path / "data" / "archive", workers=0)
+    assert [o.problems[0].code for o in result.outcomes] == ["MG-READ-027", "MG-READ-027"]  # kept for reminders
+    assert [(n.code, n.severity.value) for n in result.notes] == [("MG-SCORE-004", "warning")]
+    assert "2 signed workbooks" in result.notes[0].message
+    assert ("", result.notes[0]) in result.problems  # problems.csv carries it too
+
+
+def test_batch__forged_files_beside_a_verified_one__no_note_about_the_key(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    for kind in ("forged", "altered_everywhere"):
+        name, data, _code = bad_file(kind, issued)
+        put(inbox, name, data)
+    result = run(inbox, store, tmp_path)
+    assert sorted(o.status for o in result.outcomes) == ["rejected", "rejected", "scored"]
+    assert result.notes == []
+
+
+def test_batch__a_single_file_refused__no_note_about_the_key(tmp_path, store, issued):
+    inbox = tmp_path / "inbox"
+    put(inbox, "alpha.xlsx", fill(issued["alpha"], all_answers()))
+    result = score_paths([inbox], store, RUBRIC, OTHER_KEY, tmp_path / "data" / "archive", workers=0)
+    assert result.outcomes[0].problems[0].code == "MG-READ-027" and result.notes == []

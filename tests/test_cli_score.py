@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -136,3 +138,88 @@ def test_cli_scores__lists_current_submissions_by_round(home, issued_round):
     ne_it = next(line for line in lines if line.startswith("NE-IT"))
     assert "2026" in ne_it and "scored" in ne_it and "Operational" in ne_it
     assert run("scores", "--round", "1999").exit_code == 2
+
+
+def test_cli_score__office_key_changed_since_issue__staff_told_last(home, issued_round, monkeypatch):
+    inbox = returned(home, issued_round, {0: all_answers(), 1: all_answers()})
+    monkeypatch.setenv("MATRIXGEN_SECRET", "k" * 32)  # not the key file the workbooks were signed with
+    result = run("score", str(inbox), "-s")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[-3].startswith("warning: none of the 2 signed workbooks") and lines[-3].endswith("[MG-SCORE-004]")
+    assert sum("MG-READ-027" in line for line in lines) == 2
+
+
+def test_cli_score__secret_too_short__refused_saying_how_to_make_one(home, issued_round, monkeypatch):
+    inbox = returned(home, issued_round, {0: all_answers()})
+    monkeypatch.setenv("MATRIXGEN_SECRET", "x")
+    result = run("score", str(inbox), "-s")
+    assert result.exit_code == 1
+    assert result.output.startswith("error: MATRIXGEN_SECRET: ") and "[MG-GEN-003]" in result.output
+    assert "secrets.token_hex(32)" in result.output
+
+
+LONG = ("Northeast Indiana Regional Advanced Manufacturing, Logistics and Health Sciences Workforce "
+        "Sector Partnership Consortium of Employers and Educators and Friends")[:150]
+
+
+@pytest.fixture
+def long_name_scored(home):
+    (home / "roster.csv").write_text(ROSTER.replace("Three Rivers Tech", f"\"{LONG}\""), encoding="utf-8")
+    assert run("round", "open", "2026", "--roster", "roster.csv").exit_code == 0
+    assert run("generate", "--round", "2026", "--out", "wb", "-s").exit_code == 0
+    inbox = home / "inbox"
+    inbox.mkdir()
+    for i, path in enumerate(sorted((home / "wb").glob("*.xlsx"))):
+        target = inbox / path.name
+        target.write_bytes(fill(path.read_bytes(), upto("emerging") if i == 0 else all_answers()))
+        os.utime(target, (1_790_000_000 + i, 1_790_000_000 + i))
+    assert run("score", str(inbox), "-s").exit_code == 0
+
+
+def test_cli_scores__150_character_name_on_120_columns__names_and_files_cut_to_fit(long_name_scored, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    result = run("scores", "--round", "2026")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "partnership  name                 round  status  overall stage  progress  received          current  file",
+        "NE-IT        Northeast Indiana …  2026   scored  Emerging       35%       2026-09-21 14:13  yes      NE-IT_Northeast-In…",
+        "WC-AG        Wabash Prairie Ag    2026   scored  Sustainable    100%      2026-09-21 14:13  yes      WC-AG_Wabash-Prair…",
+    ]
+
+
+def test_cli_scores__output_to_a_file_or_pipe__nothing_cut(long_name_scored, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = run("scores", "--round", "2026")
+    assert result.exit_code == 0 and f"  {LONG}  " in result.output
+
+
+def test_cli_scores__json__a_list_of_objects_with_every_value_whole(long_name_scored):
+    result = run("scores", "--round", "2026", "--json")
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert [list(r) for r in rows] == [["partnership_id", "name", "claimed_name", "round", "status", "overall_stage",
+                                         "progress", "received_at", "current", "file"]] * 2
+    assert rows[0]["name"] == LONG and rows[0]["received_at"] == "2026-09-21T14:13:20Z"
+    assert (rows[1]["progress"], rows[1]["current"], rows[1]["overall_stage"]) == (100.0, True, "Sustainable")
+
+
+def test_cli_scores__json_with_nothing_stored__an_empty_list(home):
+    Store.open(home / "data" / "matrixgen.db").close()
+    result = run("scores", "--json")
+    assert result.exit_code == 0 and json.loads(result.output) == []
+
+
+def test_cli_scores__mistyped_db__refused_naming_the_path_and_nothing_created(home):
+    result = run("scores", "--db", "no-such-folder/x.db")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {home / 'no-such-folder' / 'x.db'}: there is no store at ")
+    assert not (home / "no-such-folder").exists()
+
+
+def test_cli_round_open__new_store__says_where_once(home):
+    (home / "roster.csv").write_text(ROSTER, encoding="utf-8")
+    first = run("round", "open", "2026", "--roster", "roster.csv")
+    again = run("round", "open", "2027", "--roster", "roster.csv")
+    assert first.stderr == "Created a new store at data/matrixgen.db\n" and again.stderr == ""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
+from datetime import datetime, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -17,6 +19,7 @@ from mailserver import SMTP_PASSWORD, SMTP_USER, mail_server, tls_ca  # noqa: F4
 from matrixgen.cli import main
 from matrixgen.rubric import load_rubric
 from matrixgen.simulate import fill
+from matrixgen.status import CSV_COLUMNS
 from matrixgen.store import Store
 
 RUBRIC = load_rubric().rubric
@@ -389,3 +392,43 @@ def test_status__unknown_round__usage_error_exit_2(home):
     issued_round(home)
     result = run("status", "--round", "1999")
     assert result.exit_code == 2 and "there is no round '1999' (known: 2026)" in result.stderr
+
+
+# --- the status table on a terminal, and for other programs ------------------------------------------------
+
+LONG = "Northeast Indiana Regional Advanced Manufacturing Logistics and Health Sciences Workforce Partnership"
+
+
+def test_status__long_name_on_a_110_column_terminal__names_cut_to_fit(home, monkeypatch):
+    opened(home, ROSTER.replace("Three Rivers Tech Talent Network", LONG), "--due", "March 31, 2027")
+    assert run("generate", "--round", "2026", "--out", "blank", "-s").exit_code == 0
+    monkeypatch.setenv("COLUMNS", "110")
+    result = run("status", "--round", "2026")
+    assert result.exit_code == 0
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert result.output.splitlines()[2:7] == [
+        "partnership  name               issued      sent  reminded  returned  status        overall stage  report sent",
+        f"CE-LOG       Crossroads Logis…  {day}  -     -         -         not returned  -              -",
+        f"NE-HC        Summit City Heal…  {day}  -     -         -         not returned  -              -",
+        f"NE-IT        Northeast Indian…  {day}  -     -         -         not returned  -              -",
+        f"NW-AM        Calumet Lakeshor…  {day}  -     -         -         not returned  -              -",
+    ]
+
+
+def test_status__json__the_csv_columns_as_objects_values_whole(home):
+    opened(home, ROSTER.replace("Three Rivers Tech Talent Network", LONG))
+    result = run("status", "--round", "2026", "--json")
+    assert result.exit_code == 0
+    rows = {r["partnership_id"]: r for r in json.loads(result.output)}
+    assert list(rows["NE-IT"]) == ["round", *CSV_COLUMNS]
+    assert rows["NE-IT"]["name"] == LONG and rows["NE-IT"]["round"] == "2026" and rows["NE-IT"]["progress"] == "not issued"
+
+
+def test_status__json_and_csv__only_json_on_stdout_and_the_file_written(home):
+    opened(home)
+    result = run("status", "--round", "2026", "--json", "--csv", "status.csv")
+    assert result.exit_code == 0
+    assert len(json.loads(result.stdout)) == 4 and "Wrote status.csv" in result.stderr
+    with open(home / "status.csv", newline="", encoding="utf-8") as fh:
+        assert len(list(csv.DictReader(fh))) == 4
+

@@ -7,7 +7,16 @@ import stat
 
 import pytest
 
-from matrixgen.files import UnsafePath, atomic_open, create_private, inside, private_dir, valid_label, write_private
+from matrixgen.files import (
+    UnsafePath,
+    atomic_open,
+    create_private,
+    discard_partial,
+    inside,
+    private_dir,
+    valid_label,
+    write_private,
+)
 
 
 def mode(path) -> int:
@@ -74,3 +83,10 @@ def test_create_private__existing__kept(tmp_path):
     assert create_private(target, b"first") is True
     assert create_private(target, b"second") is False
     assert target.read_bytes() == b"first"
+
+
+def test_discard_partial__killed_writer__its_temporary_file_removed_only(tmp_path):
+    for name in (".r-1.pdf.x1y2.part", ".r-10.pdf.x1y2.part", "r-1.pdf"):
+        (tmp_path / name).write_bytes(b"")
+    discard_partial(tmp_path / "r-1.pdf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r-10.pdf.x1y2.part", "r-1.pdf"]

@@ -198,8 +198,8 @@ def test_generate__secret_key_file__created_once_mode_0600(tmp_path, monkeypatch
 
 
 def test_generate__secret_from_environment__wins_over_file(tmp_path, monkeypatch):
-    monkeypatch.setenv(identity.SECRET_ENV, "office secret")
-    assert identity.load_key(tmp_path) == b"office secret"
+    monkeypatch.setenv(identity.SECRET_ENV, "office secret of at least 32 bytes")
+    assert identity.load_key(tmp_path) == b"office secret of at least 32 bytes"
     assert not (tmp_path / identity.KEY_FILE).exists()
 
 
@@ -212,3 +212,44 @@ def test_generate__filled_by_simulator__answers_land_in_response_and_evidence(is
 
 def test_generate__identity_dataclass__generic_when_no_partnership():
     assert Identity("r", "1", "h").generic and not Identity("r", "1", "h", partnership_id="A").generic
+
+
+# --- row heights follow the text ---------------------------------------------------------------------------
+
+LONG_NAME = ("Northeast Indiana Regional Advanced Manufacturing, Logistics and Health Sciences Workforce "
+             "Sector Partnership Consortium of Employers and Educators and Friends")[:150]
+
+
+def row_heights(wb, sheet, column):
+    """label in ``column`` -> the height of its row (None: the app's default, fitted as typed)."""
+    ws = wb[sheet]
+    return {ws.cell(r, column).value: ws.row_dimensions[r].height for r in range(1, ws.max_row + 1)
+            if ws.cell(r, column).value}
+
+
+@pytest.fixture(scope="module")
+def long_and_short(tmp_path_factory):
+    """One template rendered for a partnership with a 150-character name and one with a short name."""
+    made = generate_workbooks(RUBRIC, [Partnership("NE-AM", LONG_NAME, "Northeast", "Manufacturing"), ALPHA],
+                              tmp_path_factory.mktemp("long"), OPTIONS, KEY)
+    return [load(m.path) for m in made]
+
+
+def test_generate__150_character_name__prepared_for_row_as_tall_as_its_two_lines(long_and_short):
+    assert len(LONG_NAME) == 150
+    long, short = (row_heights(wb, INSTRUCTIONS, 2) for wb in long_and_short)
+    assert long["Prepared for"] >= 2 * 15 > short["Prepared for"]  # column C holds ~99 characters a line
+    assert long["Round"] == short["Round"] == short["Prepared for"]
+
+
+def test_generate__150_character_name__partnership_row_as_tall_as_its_three_lines_id_row_untouched(long_and_short):
+    long, short = (row_heights(wb, PARTNERSHIP, 1) for wb in long_and_short)
+    assert long["Partnership name"] >= 3 * 15  # column B holds ~70 characters a line
+    assert short["Partnership name"] == long["Partnership ID"] == short["Partnership ID"] == 15
+    assert partnership_cells(long_and_short[0])["Partnership name"].value == LONG_NAME
+
+
+def test_generate__generic_blank__typed_rows_left_for_the_app_to_fit(tmp_path):
+    wb = load(generate_blank(RUBRIC, tmp_path, OPTIONS, KEY).path)
+    heights = row_heights(wb, PARTNERSHIP, 1)
+    assert heights["Partnership name"] is None and heights["Region"] is None and heights["Round"] == 15

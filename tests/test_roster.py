@@ -66,3 +66,19 @@ def test_roster__unknown_column__warning_and_still_valid():
 
 def test_roster__blank_trailing_lines__ignored():
     assert parse_roster((HEADER + "A1,Alpha,,,,\n,,,,,\n\n").encode()).valid
+
+
+def test_roster__quoted_name_spanning_two_lines__later_rows_keep_their_own_line_numbers():
+    data = (HEADER
+            + 'A1,"Alpha\r\nPartnership",,,,\n'  # lines 2-3: one row
+            + "B2,Beta,,,,\n"                    # line 4
+            + "\n"                               # line 5
+            + "B2,Dup,,,,\n"                     # line 6
+            + "../x,Bad id,,,,\n").encode()      # line 7
+    result = parse_roster(data)
+    assert codes_at(result) == [
+        ("MG-ROSTER-006", "roster.csv line 2"),  # a row is named by the line it starts on
+        ("MG-ROSTER-004", "roster.csv line 6"),
+        ("MG-ROSTER-005", "roster.csv line 7"),
+    ]
+    assert "line 4" in result.problems[1].message  # where the first B2 is

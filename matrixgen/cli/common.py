@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import click
 
@@ -128,31 +129,16 @@ def load_key_or_exit() -> bytes:
     try:
         return identity.load_key(data_dir())
     except identity.KeyError_ as exc:
-        click.echo(f"error: {exc}; set MATRIXGEN_SECRET or restore the key file", err=True)
+        echo_problems([exc.problem])
         raise SystemExit(1)
 
 
 def format_table(header: tuple, rows: list[tuple], shrink: tuple[str, ...] = ()) -> str:
-    """A plain-text table that fits the terminal: the ``shrink`` columns give up width, cut with "…"."""
-    import shutil
+    """A plain-text table that fits the terminal: the ``shrink`` columns give up width, cut with "…"
+    (``table.render``, the one formatter of every table the commands print)."""
+    from . import table
 
-    cells = [[str(v) for v in row] for row in [header, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    room = shutil.get_terminal_size((100, 24)).columns
-    over = sum(widths) + 2 * (len(widths) - 1) - room
-    for name in shrink:
-        if over <= 0:
-            break
-        i = header.index(name)
-        give = min(over, widths[i] - max(len(name), 8))
-        if give > 0:
-            widths[i] -= give
-            over -= give
-    lines = []
-    for row in cells:
-        shown = [v if len(v) <= w else v[: w - 1] + "…" for v, w in zip(row, widths)]
-        lines.append("  ".join(v.ljust(w) for v, w in zip(shown, widths)).rstrip())
-    return "\n".join(lines)
+    return "\n".join(table.render(header, rows, shrink=shrink, width=table.terminal_width()))
 
 
 def progress(silent: bool, length: int, label: str):
@@ -161,7 +147,43 @@ def progress(silent: bool, length: int, label: str):
 
 
 
-@click.group(context_settings=CONTEXT)
+# --- Ctrl-C -------------------------------------------------------------------------------------
+
+INTERRUPTED = "matrixgen.interrupted"
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report it
+
+
+def on_interrupt(describe: Callable[[], str]) -> None:
+    """What a command says, in one line, if Ctrl-C stops it: what was finished and what was not."""
+    click.get_current_context().meta[INTERRUPTED] = describe
+
+
+@dataclass
+class Tally:
+    """How far a command's work has gone: what ``on_interrupt`` reports."""
+
+    total: int | None = None  # None: not yet known
+    done: int = 0
+    where: str = ""  # the folder the work goes to
+
+    def step(self, *_: object) -> None:
+        self.done += 1
+
+
+class Main(click.Group):
+    """The command group; a Ctrl-C ends any command with one line instead of click's "Aborted!"
+    (and the exit code 130), whatever the command was doing (see ``matrixgen.interrupt``)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            describe = ctx.meta.get(INTERRUPTED)
+            click.echo(f"Interrupted: {describe()}" if describe else "Interrupted.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
+
+
+@click.group(cls=Main, context_settings=CONTEXT)
 @click.version_option(__version__, "--version", prog_name="matrixgen")
 def main() -> None:
     """Sector-partnership self-assessment: rubric -> workbooks -> scores -> reports."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
+from .. import interrupt
 from ..files import data_dir
-from .common import CONTEXT, check_label, db_option, echo_problems, main, open_store_or_exit, pick_round, progress, round_option, silent_option
+from .common import (
+    CONTEXT, check_label, db_option, echo_problems, main, on_interrupt, open_store_or_exit, pick_round, progress,
+    round_option, silent_option,
+)
 
 
 @main.command(context_settings=CONTEXT)
@@ -41,6 +46,8 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
     out and retries what failed. Exit code 1 when any message failed."""
     from dataclasses import replace
 
+    sending = Sending()
+    on_interrupt(lambda: interrupted(sending, dry_run))
     from .. import mail
 
     loaded = mail.load_settings(settings_path, smtp=not dry_run)
@@ -75,15 +82,44 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
         return
     outbox = mail.outbox_folder(data_dir(), round_label)
     transport = mail.OutboxTransport(outbox, kind) if dry_run else mail.SmtpTransport(settings)
-    with progress(silent, len(planned), "Sending" if not dry_run else "Writing") as bar:
+    sending.total = len(planned)
+    # A first Ctrl-C waits for the message in hand to be recorded: one stopped between the server
+    # and the send log would have to be checked by hand before it could be sent again.
+    with progress(silent, len(planned), "Sending" if not dry_run else "Writing") as bar, interrupt.deferred() as held:
+
+        def handled(outcome) -> None:
+            bar.update(1)
+            sending.outcomes.append(outcome)
+            held.checkpoint()
+
         result = mail.send_batch(rnd, planned, settings, mail.SqlSendLog(store.engine), transport,
-                                 resend=resend, limit=limit, dry_run=dry_run, progress=lambda _o: bar.update(1))
+                                 resend=resend, limit=limit, dry_run=dry_run, progress=handled)
     click.echo(format_sent(result, kind, round_label))
     echo_problems(result.all_problems())
     if dry_run and result.count(mail.WRITTEN):
         click.echo(f"Wrote {result.count(mail.WRITTEN)} message(s) to {outbox}/: nothing was sent or recorded.")
     if not result.ok:
         raise SystemExit(1)
+
+
+@dataclass
+class Sending:
+    """How far ``send`` has gone: what a Ctrl-C reports."""
+
+    total: int | None = None  # messages planned; None: not yet planned
+    outcomes: list = field(default_factory=list)
+
+
+def interrupted(sending: Sending, dry_run: bool) -> str:
+    """The line a Ctrl-C prints: every message is recorded before and after it goes."""
+    if sending.total is None:
+        return "nothing was sent; run the same command again"
+    gone = sum(o.status in ("sent", "written", "skipped") for o in sending.outcomes)
+    failed = sum(o.status == "failed" for o in sending.outcomes)
+    return (f"{gone} of {sending.total} messages {'written' if dry_run else 'sent'} (or sent before)"
+            + (f", {failed} failed" if failed else "")
+            + f", {sending.total - len(sending.outcomes)} not attempted; run the same command again to "
+            + ("write" if dry_run else "send") + " the rest")
 
 
 def format_sent(result, kind: str, round_label: str) -> str:

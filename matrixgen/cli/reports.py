@@ -8,8 +8,8 @@ import click
 
 from ..files import data_dir
 from .common import (
-    CONTEXT, check_label, db_option, echo_problems, main, open_store_or_exit, out_option, pick_round, progress,
-    round_option, silent_option,
+    CONTEXT, Tally, check_label, db_option, echo_problems, main, on_interrupt, open_store_or_exit, out_option,
+    pick_round, progress, round_option, silent_option,
 )
 
 
@@ -28,6 +28,8 @@ def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None
     Default: the newest open round, every partnership with a current submission in it (one whose
     return waits in review waits too), into --out/<round>/, default <data directory>/reports.
     Exit code 1 when any report failed (the others are still written), 2 for an unknown round."""
+    tally = Tally()
+    on_interrupt(lambda: interrupted(tally))
     from ..report import load_reports, write_stored_reports
 
     store = open_store_or_exit(db)
@@ -38,8 +40,15 @@ def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None
     if not loaded.ok:
         raise SystemExit(1)
     total = len(loaded.reports) + (1 if portfolio else 0)
+    tally.total, tally.where = total, str(Path(out_dir) / loaded.round)
     with progress(silent, total, "Rendering") as bar:
-        files = write_stored_reports(store, loaded, out_dir, portfolio=portfolio, on_done=lambda _f: bar.update(1))
+
+        def done(report_file) -> None:
+            bar.update(1)
+            if report_file.ok:
+                tally.step()
+
+        files = write_stored_reports(store, loaded, out_dir, portfolio=portfolio, on_done=done)
     for f in files:
         echo_problems(f.problems)
     failed = [f for f in files if not f.ok]
@@ -48,3 +57,11 @@ def report(db, round_label, partnership_ids, out_dir, portfolio, silent) -> None
                + (f"; {len(failed)} failed: " + ", ".join(f.path.name for f in failed) if failed else ""))
     if failed:
         raise SystemExit(1)
+
+
+def interrupted(tally: Tally) -> str:
+    """The line a Ctrl-C prints: each PDF is written whole or not at all."""
+    if tally.total is None:
+        return "no report was written; run the same command again"
+    return (f"{tally.done} of {tally.total} reports written to {tally.where}, {tally.total - tally.done} not; "
+            "run the same command again to write them all")

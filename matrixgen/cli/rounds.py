@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..roster import load_roster
+from . import table
 from .common import (
     CONTEXT, check_label, db_option, echo_problems, format_table, main, open_store_or_exit, pick_round, round_option,
 )
@@ -123,19 +124,22 @@ def round_delete(label, db) -> None:
 @round_option(help="Round label (default: the newest open round).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table as a CSV file.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the rows as JSON (a list of objects, the CSV's columns) instead of the table.")
 @db_option
-def status(round_label, csv_path, db) -> None:
+def status(round_label, csv_path, as_json, db) -> None:
     """One line per partnership: issued, sent, returned, status, overall stage, report sent.
 
     Default round: the newest open one. Times are UTC. Exit code 0; 2 for an unknown round."""
-    from ..status import round_status, write_csv
+    from ..status import json_rows, round_status, write_csv
 
     store = open_store_or_exit(db)
     label = pick_round(store, round_label)
     result = round_status(store, label)
-    click.echo(format_status(result))
+    click.echo(table.as_json(json_rows(result)) if as_json else format_status(result))
     if csv_path is not None:
-        click.echo(f"\nWrote {write_csv(result, csv_path)}")
+        written = write_csv(result, csv_path)
+        click.echo(f"Wrote {written}" if as_json else f"\nWrote {written}", err=as_json)
 
 
 def format_status(result) -> str:

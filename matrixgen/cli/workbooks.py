@@ -9,8 +9,8 @@ import click
 from ..files import data_dir
 from ..roster import load_roster
 from .common import (
-    CONTEXT, db_option, echo_problems, load_key_or_exit, load_rubric_or_exit, main, open_store_or_exit, out_option,
-    pick_round, progress, round_option, rubric_option, silent_option,
+    CONTEXT, Tally, db_option, echo_problems, load_key_or_exit, load_rubric_or_exit, main, on_interrupt,
+    open_store_or_exit, out_option, pick_round, progress, round_option, rubric_option, silent_option,
 )
 
 
@@ -34,6 +34,8 @@ def generate(rubric_path, blank, roster, round_label, out_dir, due, contact, db,
     Only `matrixgen round open` creates a round. The store records the rubric version used and
     which workbook went to which partnership, so that returned files are scored with the version
     they were made from. Workbooks go to --out, default <data directory>/blank/<round>/."""
+    tally = Tally()
+    on_interrupt(lambda: interrupted(tally))
     from ..generate import Options, generate_blank, generate_workbooks  # openpyxl: only this command needs it
 
     r = load_rubric_or_exit(rubric_path)
@@ -71,8 +73,22 @@ def generate(rubric_path, blank, roster, round_label, out_dir, due, contact, db,
         click.echo(f"error: round {label} has nobody on its roster; run `matrixgen round open {label} --roster "
                    "roster.csv`", err=True)
         raise SystemExit(1)
+    tally.total, tally.where = len(partnerships), str(folder)
     with progress(silent, len(partnerships), "Generating") as bar:
-        made_all = generate_workbooks(r, partnerships, folder, options, key, progress=lambda _p: bar.update(1))
-    store.record_issue(label or None, r, made_all)
+
+        def written(_partnership) -> None:
+            bar.update(1)
+            tally.step()
+
+        made_all = generate_workbooks(r, partnerships, folder, options, key, progress=written)
+    store.record_issue(label or None, r, made_all)  # one transaction: all of them or none
     round_note = f" for round {label}" if label else ""
     click.echo(f"Wrote {len(made_all)} workbooks{round_note} to {folder}/")
+
+
+def interrupted(tally: Tally) -> str:
+    """The line a Ctrl-C prints: each workbook is written whole or not at all."""
+    if tally.total is None:
+        return "no workbook was recorded in the store; run the same command again"
+    return (f"{tally.done} of {tally.total} workbooks written to {tally.where}/, {tally.total - tally.done} not, "
+            "and none recorded in the store; run the same command again to write and record them all")

@@ -36,7 +36,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 # WeasyPrint 68+ (pinned in pyproject): a fetcher class; FatalURLFetchingError stops the render.
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from .. import interrupt
 from ..errors import Problem, problem
+from ..files import discard_partial, write_private
 from .context import partnership_context, portfolio_context
 from .model import PartnershipReportData, PortfolioData
 
@@ -235,10 +237,7 @@ def _write_one(renderer: Renderer, job: PartnershipReportData | PortfolioData, p
         return ReportFile(path, False, (found,), pid, time.perf_counter() - started)
     problems = tuple(problem("MG-REPORT-003", where, message=m) for m in warnings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        partial.write_bytes(pdf)
-        os.replace(partial, path)  # a crash never leaves a half-written PDF under the real name
+        write_private(path, pdf)  # a crash or Ctrl-C never leaves a half-written PDF, under any name
     except OSError as exc:
         found = problem("MG-REPORT-004", str(path), reason=exc.strerror or str(exc))
         return ReportFile(path, False, (*problems, found), pid, time.perf_counter() - started)
@@ -257,6 +256,7 @@ def _worker_start(templates: str) -> None:
     collecting less often saves 5-10% per report (measured).
     """
     global _worker
+    interrupt.ignore_in_worker()
     _worker = Renderer(Path(templates))
     gc.collect()
     gc.freeze()
@@ -323,21 +323,50 @@ def _pid(data: PartnershipReportData | PortfolioData) -> str | None:
 def _run_pool(jobs, todo, results, workers, templates, on_done, last: bool) -> list[int]:
     """Run ``todo`` in a process pool; return the indexes left undone by a broken pool."""
     unfinished = []
+    started = time.time()
     # spawn, not fork: the caller may hold database connections or threads.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                              initializer=_worker_start, initargs=(templates,)) as pool:
-        futures = {pool.submit(_worker_run, *jobs[i]): i for i in todo}
-        for future in as_completed(futures):
-            i = futures[future]
-            try:
-                results[i] = future.result()
-            except Exception as exc:
-                if not last:
-                    unfinished.append(i)
-                    continue
-                data, path = jobs[i]
-                found = problem("MG-REPORT-002", path.name, reason=f"{type(exc).__name__}: {exc}")
-                results[i] = ReportFile(path, False, (found,), _pid(data))
-            if on_done:
-                on_done(results[i])
+        with interrupt.starting_workers():  # spawned at the first submits
+            futures = {pool.submit(_worker_run, *jobs[i]): i for i in todo}
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except Exception as exc:
+                    if not last:
+                        unfinished.append(i)
+                        continue
+                    data, path = jobs[i]
+                    found = problem("MG-REPORT-002", path.name, reason=f"{type(exc).__name__}: {exc}")
+                    results[i] = ReportFile(path, False, (found,), _pid(data))
+                if on_done:
+                    on_done(results[i])
+        except KeyboardInterrupt:
+            _stop(pool, futures, jobs, results, on_done, started)
+            raise
     return sorted(unfinished)
+
+
+def _stop(pool: ProcessPoolExecutor, futures: dict, jobs, results: dict[int, ReportFile],
+          on_done: Callable[[ReportFile], None] | None, started: float) -> None:
+    """Ctrl-C: stop the workers at once (a report takes seconds, and a worker still starting up
+    would not survive the main process leaving first), and tell ``on_done`` of every report that
+    was written whole all the same, even one whose worker was stopped before it could say so."""
+    for process in list(pool._processes.values()):  # Python 3.14: pool.terminate_workers()
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for future, i in futures.items():
+        if i in results:
+            continue
+        data, path = jobs[i]
+        if future.done() and not future.cancelled() and future.exception() is None:
+            results[i] = future.result()
+        elif path.exists() and path.stat().st_mtime >= started:  # renamed into place: whole
+            results[i] = ReportFile(path, True, (), _pid(data), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        else:
+            discard_partial(path)
+            continue
+        if on_done:
+            on_done(results[i])

@@ -1,9 +1,8 @@
-"""A folder of returned files -> read, scored, archived and stored; one outcome per file.
+"""The half of a batch that needs no store: find the files, load and hash them, and read and score
+them in worker processes, keeping each original in the archive.
 
-``score_paths`` is the library entry point (the CLI and the benchmark call it). Reading and
-scoring are pure and run in a process pool for big batches; the main process does the I/O:
-hashing, the archive copy and the store, in transactions that hold whole files only, so a run
-that is killed leaves the store consistent and running it again completes it.
+Reading and scoring are pure and run in a process pool for big batches; the workers never import
+the store (and SQLAlchemy with it), so they can start before it is opened.
 """
 
 from __future__ import annotations
@@ -15,69 +14,26 @@ import shutil
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
-from .errors import Problem, Severity, has_errors, problem
-from .files import FILE_MODE, atomic_open, private_dir
-from .read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
-from .rubric import Rubric
-from .score import Score, score, stage_label
+from .. import interrupt
+from ..errors import Problem, has_errors, problem
+from ..files import FILE_MODE, atomic_open, private_dir
+from ..read import ARCHIVE_EXT, DEFAULT_LIMITS, Kind, Limits, ReadResult, read_workbook, skip_reason
+from ..rubric import Rubric
+from ..score import Score, score, stage_label
 
 if TYPE_CHECKING:
-    from .store import NewSubmission, Store, SubmissionDetail, SubmissionInfo
+    pass
 
-STATUSES = ("scored", "incomplete", "rejected", "review", "duplicate")
+from .outcomes import Outcome
+
 POOL_MIN_FILES = 200  # below this, starting workers costs more than it saves
-CHUNK_FILES = 250  # files per store transaction (each transaction holds whole files only)
 CHUNK_JOBS = 16  # files handed to a worker at a time
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one file: a row of summary.csv."""
-
-    file: str  # as given, relative to the folder it was found in
-    sha256: str
-    size: int
-    status: str  # scored | incomplete | rejected | review (stored, waiting for a person) | duplicate
-    partnership_id: str = ""
-    partnership_name: str = ""
-    round_label: str = ""
-    overall_stage: str = ""  # label; '' = not yet at a stage, or not scored
-    progress: float | None = None  # 0..1
-    dimension_stages: Mapping[str, str] = field(default_factory=dict)  # dimension id -> stage label or ''
-    current: bool = False
-    verified: bool = False
-    problems: tuple[Problem, ...] = ()
-    submission_pk: int | None = None
-    suggested_partnership: str = ""  # in review: whose matrixgen thinks it is
-
-
-@dataclass
-class BatchResult:
-    outcomes: list[Outcome]
-    skipped: list[Problem]  # lock files and hidden files, as notes
-    dimensions: list[tuple[str, str]]  # (id, label) columns for the summary, current rubric first
-    seconds: float = 0.0
-
-    def counts(self) -> dict[str, int]:
-        found = {s: 0 for s in STATUSES}
-        for o in self.outcomes:
-            found[o.status] += 1
-        return found
-
-    @property
-    def clean(self) -> bool:
-        """Every file scored (or was already stored): nothing incomplete, rejected or waiting for review."""
-        return all(o.status in ("scored", "duplicate") for o in self.outcomes)
-
-    @property
-    def problems(self) -> list[tuple[str, Problem]]:
-        return [("", p) for p in self.skipped] + [(o.file, p) for o in self.outcomes for p in o.problems]
 
 
 @dataclass(frozen=True)
@@ -176,6 +132,7 @@ _WORKER: dict[str, _Context] = {}
 
 
 def _init_worker(context: _Context) -> None:
+    interrupt.ignore_in_worker()
     _WORKER["context"] = context
 
 
@@ -232,33 +189,6 @@ def _score_rows(result: Score) -> list[tuple]:
     return rows
 
 
-# --- the batch ---------------------------------------------------------------------------------------
-
-
-def score_paths(
-    paths: Iterable[str | Path],
-    store: Store,
-    rubric: Rubric,
-    key: bytes,
-    archive_dir: str | Path,
-    *,
-    round_label: str = "",
-    limits: Limits = DEFAULT_LIMITS,
-    workers: int | None = None,
-    progress: Callable[[Outcome], None] | None = None,
-) -> BatchResult:
-    """Score every file under ``paths`` into ``store``; returns one Outcome per file, in order.
-
-    ``rubric`` is the current rubric (recorded in the store if it is not yet); files made from
-    any rubric version the store knows are scored with that version. ``workers``: processes for
-    reading (default: one per CPU for big batches, none for small ones).
-    """
-    store.record_rubric(rubric)
-    with read_paths(paths, rubric, key, archive_dir, round_label=round_label, limits=limits, workers=workers,
-                    rubrics=store.rubrics(), start=False) as reading:
-        return store_results(reading, store, progress=progress)
-
-
 def read_paths(
     paths: Iterable[str | Path],
     rubric: Rubric,
@@ -305,9 +235,16 @@ class Reading:
         self._handed = 0  # jobs handed to the workers so far
         self.failed: dict[int, Outcome] = {}
         self.loaded: list[_Loaded] = []
+        try:
+            self._load_all(found, start)
+        except BaseException:  # Ctrl-C while loading: the workers stop too, with what they were given
+            self.close()
+            raise
+
+    def _load_all(self, found: list[tuple[str, str, Path, int | None]], start: bool) -> None:
         firsts: set[str] = set()
         for index, (received, shown, path, size) in enumerate(found):
-            data, sha256, failed = _load(path, shown, size, limits, archive)
+            data, sha256, failed = _load(path, shown, size, self.limits, self.archive)
             if failed is not None:
                 self.failed[index] = failed
                 continue
@@ -329,14 +266,16 @@ class Reading:
         self._handed = len(self._jobs)
         if not jobs:
             return
-        if self._pool is None:
-            # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
-            # they are never freed, and scanning them would copy every page they sit on into each worker.
-            gc.freeze()
-            self._pool = _pool(self._workers, self.context)
-        for i in range(0, len(jobs), self._chunk):
-            chunk = jobs[i:i + self._chunk]
-            self._chunks.append((chunk, self._pool.submit(_work_chunk, [(j.data, j.shown, j.sha256) for j in chunk])))
+        with interrupt.starting_workers():  # the workers are forked at the first submit
+            if self._pool is None:
+                # Objects made so far (modules, the rubric) are left out of the workers' garbage collections:
+                # they are never freed, and scanning them would copy every page they sit on into each worker.
+                gc.freeze()
+                self._pool = _pool(self._workers, self.context)
+            for i in range(0, len(jobs), self._chunk):
+                chunk = jobs[i:i + self._chunk]
+                self._chunks.append((chunk, self._pool.submit(_work_chunk,
+                                                              [(j.data, j.shown, j.sha256) for j in chunk])))
 
     def results(self, wanted: set[int]) -> Iterator[tuple[_Loaded, Assessed, str]]:
         """(file, Assessed, archive path) for each file in ``wanted``, in file order."""
@@ -390,89 +329,6 @@ class _Loaded:
     received: str
     sha256: str
     size: int
-
-
-def store_results(reading: Reading, store: Store, *, senders: Mapping[str, str] | None = None,
-                  progress: Callable[[Outcome], None] | None = None) -> BatchResult:
-    """Match what ``reading`` finds to partnerships and rounds (match.py), then store it, whole files
-    per transaction; returns one Outcome per file, in order.
-
-    A file whose bytes are stored already is reported as a duplicate and not stored again. Matching
-    waits for every file to be read: one partnership's several files in one batch go to review
-    together. ``senders`` (file name as shown -> the email address it came from) is evidence for
-    matching: a sender who is another partnership's contact sends the file to review, and a
-    rejected file is attributed to its sender's partnership."""
-    from .match import Context, Returned, match_batch
-    from .store import AnswerInfo, NewSubmission, ScoreInfo
-
-    store.record_rubric(reading.rubric)
-    rubrics = store.rubrics()
-    outcomes: dict[int, Outcome] = dict(reading.failed)
-    for outcome in reading.failed.values():
-        _tell(progress, outcome)
-    stored = store.find_many([item.sha256 for item in reading.loaded])
-    earlier = {d.info.sha256: d for d in store.details([s.pk for s in stored.values()])}
-    seen: dict[str, str] = {}
-    wanted: set[int] = set()
-    for item in reading.loaded:
-        if item.sha256 in earlier or item.sha256 in seen:
-            outcomes[item.index] = _duplicate(item.shown, item.sha256, item.size, earlier.get(item.sha256),
-                                              seen.get(item.sha256), rubrics)
-            _tell(progress, outcomes[item.index])
-            continue
-        seen[item.sha256] = item.shown
-        wanted.add(item.index)
-
-    everything = _Context(rubrics, reading.key, reading.limits, reading.archive)
-    read: list[tuple[_Loaded, Assessed, str]] = []
-    for item, result, archived in reading.results(wanted):
-        made_from = result.identity.rubric_hash if result.identity is not None else ""  # type: ignore[attr-defined]
-        if result.rubric_hash is None and made_from in rubrics and made_from not in reading.context.rubrics:
-            # Made from another rubric version the store knows, which the workers did not: read it again.
-            result, archived = _work((item.data, item.shown, item.sha256), everything)
-        read.append((item, result, archived))
-
-    senders = senders or {}
-    matches = match_batch([Returned(
-        item.shown, result.status, result.identity, result.verified,  # type: ignore[arg-type]
-        respondent_email=result.respondent.get("respondent_email", ""), typed_id=result.typed_id,
-        sender=senders.get(item.shown, ""), sha256=item.sha256) for item, result, _ in read],
-        Context.from_store(store, reading.round_label))
-
-    pending: list[tuple[int, NewSubmission, Assessed]] = []
-
-    def flush() -> None:
-        stored = store.add_submissions([n for _, n, _ in pending])
-        for (index, new, result), (info, notes) in zip(pending, stored):
-            outcomes[index] = _outcome(new, info, result, notes)
-            _tell(progress, outcomes[index])
-        pending.clear()
-
-    for (item, result, archived), found in zip(read, matches):
-        pending.append((item.index, NewSubmission(
-            file_name=item.shown, sha256=item.sha256, size=item.size, received_at=item.received,
-            status=result.status, kind=result.kind, archive_path=archived,
-            identity=result.identity, verified=result.verified,  # type: ignore[arg-type]
-            identity_source=result.identity_source, rubric_hash=result.rubric_hash,
-            round_label=found.round_label, partnership_id=found.partnership_id, review=found.review,
-            respondent=result.respondent, answers=[AnswerInfo(*a) for a in result.answers],
-            scores=[ScoreInfo(*sc) for sc in result.scores], problems=result.problems,
-        ), result))
-        if len(pending) >= CHUNK_FILES:
-            flush()
-    if pending:
-        flush()
-
-    dims = [(d.id, d.label) for d in reading.rubric.dimensions]
-    for other in rubrics.values():
-        dims += [(d.id, d.label) for d in other.dimensions if d.id not in {x for x, _ in dims}]
-    seconds = (datetime.now(timezone.utc) - reading.started_at).total_seconds()
-    return BatchResult([outcomes[i] for i in sorted(outcomes)], reading.skipped, dims, seconds)
-
-
-def _tell(progress: Callable[[Outcome], None] | None, outcome: Outcome) -> None:
-    if progress is not None:
-        progress(outcome)
 
 
 def _found(path: Path, shown: str) -> tuple[str, str, Path, int | None]:
@@ -569,44 +425,3 @@ def _isolated(job: tuple[bytes, str, str], context: _Context) -> tuple[Assessed,
         found = problem("MG-READ-003", name, reason="the reader stopped on it")
         result = assessed(ReadResult(name=name, kind=Kind.DAMAGED, problems=(found,), rejected=True))
         return result, str(archive_copy(context.archive, sha256, "bin", data))
-
-
-# --- outcomes ------------------------------------------------------------------------------------------
-
-
-def _outcome(new: NewSubmission, info: SubmissionInfo, result: Assessed, notes: list[Problem]) -> Outcome:
-    p = info.partnership
-    review = ()
-    if new.review is not None:  # the reason it waits, as a problem of the file, with its code
-        review = (Problem(new.review.code, Severity.WARNING, new.file_name, new.review.reason),)
-    return Outcome(
-        file=new.file_name, sha256=info.sha256, size=info.size, status="review" if new.review else info.status,
-        partnership_id=(p.partnership_id or "") if p else "", partnership_name=p.name if p else info.claimed_name,
-        round_label=info.round_label or "", overall_stage=result.overall_stage, progress=result.progress,
-        dimension_stages=result.dimension_stages, current=info.current, verified=info.verified,
-        problems=(*result.problems, *review, *notes), submission_pk=info.pk,
-        suggested_partnership=new.review.suggested_partnership or "" if new.review else "",
-    )
-
-
-def _duplicate(shown: str, sha256: str, size: int, earlier: SubmissionDetail | None, in_batch: str | None,
-               rubrics: Mapping[str, Rubric]) -> Outcome:
-    """The same bytes again: nothing new is stored; the row repeats what is stored for them."""
-    if earlier is None:  # the same bytes twice in this run: the first one is being stored now
-        note = problem("MG-STORE-001", shown, when="this run", file=in_batch, status="see that row")
-        return Outcome(shown, sha256, size, "duplicate", problems=(note,))
-    info = earlier.info
-    note = problem("MG-STORE-001", shown, when=info.scored_at, file=info.file_name, status=info.status)
-    p = info.partnership
-    rubric = rubrics.get(info.rubric_hash or "")
-    overall, dims = "", {}
-    if rubric is not None and info.status != "rejected":
-        overall = stage_label(rubric, info.overall_stage, "")
-        dims = {s.dimension_id: stage_label(rubric, s.stage_id, "") for s in earlier.scores if s.dimension_id}
-    return Outcome(
-        file=shown, sha256=sha256, size=size, status="duplicate",
-        partnership_id=(p.partnership_id or "") if p else "", partnership_name=p.name if p else "",
-        round_label=info.round_label or "", overall_stage=overall, progress=info.progress,
-        dimension_stages=dims, current=info.current, verified=info.verified, problems=(note,),
-        submission_pk=info.pk,
-    )
