@@ -169,8 +169,10 @@ def test_cli_collect__watch__collects_what_arrives_and_ctrl_c_stops_cleanly(home
         time.sleep(3)  # it has started and waits in IDLE
         append(mailbox, [message(CROWD[0].contact_email, [("P-01.xlsx", returned(crowd, 0))])])
         deadline = time.monotonic() + 30
-        while not smtp.inbox.received and time.monotonic() < deadline:
+        while store_count(tmp_path, "SELECT count(*) FROM mail_messages WHERE moved_at != ''") < 1 \
+                and time.monotonic() < deadline:
             time.sleep(0.1)
+        time.sleep(1)  # it reports the run once the message is moved; Ctrl-C after that
         assert len(smtp.inbox.received) == 1
     finally:
         proc.send_signal(signal.SIGINT)
