@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,postgres,web]'
 	@# An editable install compiles nothing, and some machines forbid writing bytecode on import.
 	$(BIN)/python -m compileall -q matrixgen
 	@touch $(STAMP)

@@ -87,6 +87,7 @@ class DemoResult:
     status: RoundStatus | None = None
     waiting: list = field(default_factory=list)  # store.ReviewItem still waiting at the end
     decided: object | None = None  # the store.ReviewItem the demo decided
+    web_password: str | None = None  # the demo user's, for `matrixgen serve` (None without the [web] extra)
 
     @property
     def store_path(self) -> Path:
@@ -225,6 +226,7 @@ def run_demo(out: str | Path, rubric: Rubric | None = None, workers: int | None 
     result.steps.append(mail.send(latest, "reports"))
     result.status = round_status(store, latest)
     result.waiting = store.review_items()
+    result.web_password = add_demo_user(store, out)
     store.close()
     return result
 
@@ -272,7 +274,30 @@ def closing_summary(result: DemoResult, rubric: Rubric | None = None) -> list[st
     for path in (portfolio, example, *latest_scores[-1:], outbox_folder(result.out, status.label)):
         if path is not None:
             lines.append(f"  {path}")
+    if result.web_password:
+        lines.append(f"In the browser: MATRIXGEN_HOME={result.out} matrixgen serve, then sign in at "
+                     f"http://127.0.0.1:8000/ as {DEMO_USER} with the password {result.web_password}")
     return lines
+
+
+DEMO_USER = "demo@example.org"
+
+
+def add_demo_user(store: Store, out: Path) -> str | None:
+    """A staff user for `matrixgen serve` on the demo's store, with a new password each run, and the
+    demo's key where `serve` looks for it (``MATRIXGEN_HOME``); None without the [web] extra."""
+    try:
+        from .web.accounts import Accounts
+    except ImportError:
+        return None
+    import secrets
+
+    from .files import write_private
+
+    write_private(out / "secret.key", DEMO_KEY.hex() + "\n")
+    password = secrets.token_urlsafe(12)
+    Accounts(store.engine).add(DEMO_USER, password)
+    return password
 
 
 DEMO_SENDER = "Sector Partnerships Team <sectors@example.org>"

@@ -273,6 +273,13 @@ _define("MG-MAIL-066", N, "the workbook exactly as it was issued, with no answer
 _define("MG-MAIL-067", W, "the last {kind} message to {recipient} bounced ({reason}); correct contact_email in the roster, or send again with --resend")
 
 
+# --- web (uploads in `matrixgen serve`) -----------------------------------------------------------
+_define("MG-WEB-001", E, "the zip holds more than {limit} files; send the returns in smaller zips, or the workbooks themselves")
+_define("MG-WEB-002", E, "the zip's contents are out of bounds ({reason}); it was not opened. Zip the workbooks again and send it")
+_define("MG-WEB-003", E, "{name} is encrypted inside the zip and was not opened; zip the workbooks without a password")
+_define("MG-WEB-004", E, "the zip cannot be read: {reason}; zip the workbooks again, or upload them one by one")
+_define("MG-WEB-005", E, "more than {limit} files in one upload; upload them in smaller groups")
+
 def catalogue_markdown() -> str:
     """docs/errors.md: every code, its severity and its message (``{…}`` is filled in per case)."""
     lines = ["# Error codes", "",

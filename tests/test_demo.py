@@ -5,7 +5,7 @@ import io
 import openpyxl
 import pytest
 
-from matrixgen.demo import LEVELS, MARKER, QUIRKS, DemoError, closing_summary, prepare, run_demo
+from matrixgen.demo import DEMO_KEY, LEVELS, MARKER, QUIRKS, DemoError, closing_summary, prepare, run_demo
 from matrixgen.rubric import load_rubric
 from matrixgen.score import score
 from matrixgen.simulate import answers_for_level, retype
@@ -144,3 +144,19 @@ def test_demo__closing_summary__counts_and_paths_to_open(demo):
     assert sum(int(n) for n in stages.values()) == 8
     assert lines[3] == f"Waiting for review: 2 (matrixgen review --db {demo.store_path})"
     assert lines[5].endswith("portfolio-2026.pdf")
+
+
+def test_demo__closing_summary__ends_with_how_to_look_in_the_browser(demo):
+    pytest.importorskip("argon2", reason="the demo user needs the [web] extra")
+    from matrixgen.identity import load_key
+    from matrixgen.store import Store
+    from matrixgen.web.accounts import Accounts
+
+    line = closing_summary(demo)[-1]
+    assert line.startswith(f"In the browser: MATRIXGEN_HOME={demo.out} matrixgen serve, then sign in at "
+                           "http://127.0.0.1:8000/ as demo@example.org with the password ")
+    store = Store.open(demo.store_path, create=False)
+    user, token = Accounts(store.engine).sign_in("demo@example.org", demo.web_password, "127.0.0.1")
+    store.close()
+    assert user is not None and user.staff and token
+    assert load_key(demo.out) == DEMO_KEY  # `serve` verifies the demo's workbooks with the demo's key

@@ -126,7 +126,7 @@ def test_upgrade__schema_version_1_store__upgraded_through_every_revision(tmp_pa
     engine = create_engine(url)
     with engine.begin() as conn:
         for table in ("review_decisions", "review_items", "mail_attachments", "mail_messages", "sent_messages", "reports",
-                      "alembic_version"):
+                      "alembic_version", "web_sessions", "web_users", "web_signins", "web_audit", "web_jobs"):
             conn.execute(text(f"DROP TABLE {table}"))
         for table, column in (("rounds", "due"), ("rounds", "seq"), ("rounds", "state"), ("rounds", "closed_at"),
                               ("issued_workbooks", "path"), ("submissions", "claimed_id"),

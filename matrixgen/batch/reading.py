@@ -63,8 +63,13 @@ class Assessed:
 # --- collecting files ------------------------------------------------------------------------------
 
 
-def collect(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[Problem]]:
-    """Files to score (path, name shown) and the notes for what was skipped; folders recursively."""
+def collect(paths: Iterable[str | Path], names: Mapping[Path, str] | None = None,
+            ) -> tuple[list[tuple[Path, str]], list[Problem]]:
+    """Files to score (path, name shown) and the notes for what was skipped; folders recursively.
+
+    ``names`` gives a file the name it is shown and stored under (an upload is saved under a name
+    of our own making, never the one its sender chose); lock and hidden files are told by it."""
+    names = names or {}
     files: list[tuple[Path, str]] = []
     skipped: list[Problem] = []
     for given in map(Path, paths):
@@ -78,11 +83,12 @@ def collect(paths: Iterable[str | Path]) -> tuple[list[tuple[Path, str]], list[P
                 else:
                     files.append((path, shown))
         else:
-            note = skip_reason(given)
+            shown = names.get(given, given.name)
+            note = skip_reason(Path(shown))
             if note is not None:
                 skipped.append(note)
             else:
-                files.append((given, given.name))
+                files.append((given, shown))
     return files, skipped
 
 
@@ -200,6 +206,7 @@ def read_paths(
     workers: int | None = None,
     rubrics: Mapping[str, Rubric] | None = None,
     start: bool = True,
+    names: Mapping[Path, str] | None = None,
 ) -> Reading:
     """The half of a batch that needs no store: find and load the files, and (``start``) set
     worker processes reading and scoring them. ``store_results`` stores what they find.
@@ -208,20 +215,22 @@ def read_paths(
     opening the store happen while the files are read. Until then the workers know only
     ``rubrics`` (default: the current rubric); a file made from another version the store knows
     is read again once the store is open. Files already stored are read for nothing, or not at
-    all once the store says so. Use as a context manager: leaving it stops the workers.
+    all once the store says so. ``names``: see ``collect``. Use as a context manager: leaving it
+    stops the workers.
     """
     return Reading(paths, rubric, key, Path(archive_dir), round_label, limits, workers,
-                   dict(rubrics) if rubrics is not None else {rubric.content_hash: rubric}, start)
+                   dict(rubrics) if rubrics is not None else {rubric.content_hash: rubric}, start, names)
 
 
 class Reading:
     """Files found, loaded and (once started) being read and scored by worker processes."""
 
     def __init__(self, paths: Iterable[str | Path], rubric: Rubric, key: bytes, archive: Path, round_label: str,
-                 limits: Limits, workers: int | None, rubrics: dict[str, Rubric], start: bool):
+                 limits: Limits, workers: int | None, rubrics: dict[str, Rubric], start: bool,
+                 names: Mapping[Path, str] | None = None):
         self.started_at = datetime.now(timezone.utc)
         self.rubric, self.key, self.round_label, self.limits = rubric, key, round_label, limits
-        self.files, self.skipped = collect(paths)
+        self.files, self.skipped = collect(paths, names)
         self.archive = archive
         private_dir(archive)
         self.context = _Context(rubrics, key, limits, archive)

@@ -8,7 +8,7 @@ one for the state.
 """
 
 from .context import MATRIX_TEXT, partnership_context, portfolio_context
-from .load import StoredReports, load_reports, render_missing_reports, write_stored_reports
+from .load import StoredReports, load_reports, missing_reports, render_missing_reports, write_stored_reports
 from .model import (
     NOT_YET, PEERS_MIN, SYMBOLS, Answer, PartnershipReportData, PastRound, PortfolioData, PortfolioRow, abbreviate,
     answer_kind, format_day, format_moment, natural, peer_counts, percent,
@@ -22,7 +22,7 @@ __all__ = [
     "MATRIX_TEXT", "NOT_YET", "PDF_OPTIONS", "PEERS_MIN", "ROUND_RE", "STYLESHEETS", "SYMBOLS", "TEMPLATES",
     "Answer", "AssetError", "PartnershipReportData", "PastRound", "PortfolioData", "PortfolioRow", "Renderer",
     "ReportFile", "StoredReports", "TemplateFetcher", "abbreviate", "answer_kind", "default_renderer", "file_url",
-    "format_day", "format_moment", "load_reports", "natural", "partnership_context", "peer_counts", "percent",
+    "format_day", "format_moment", "load_reports", "missing_reports", "natural", "partnership_context", "peer_counts", "percent",
     "portfolio_context", "render_missing_reports", "render_partnership_pdf", "render_portfolio_pdf",
     "report_path", "write_reports", "write_stored_reports",
 ]

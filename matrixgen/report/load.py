@@ -182,6 +182,16 @@ def render_missing_reports(store, round_label: str, out: str | Path, partnership
                            workers: int | None = None) -> list[ReportFile]:
     """Render the partnership reports a round still lacks, so that `send reports` has one for
     every current submission: none recorded, its file gone, or older than the submission."""
+    missing = missing_reports(store, round_label, partnership_ids)
+    if not missing:
+        return []
+    loaded = load_reports(store, round_label, missing)
+    return write_stored_reports(store, loaded, out, portfolio=False, workers=workers)
+
+
+def missing_reports(store, round_label: str, partnership_ids: Sequence[str] = ()) -> list[str]:
+    """The partnerships (of ``partnership_ids``, or all) whose current submission has no report
+    yet: none recorded, its file gone, or older than the submission."""
     recorded = store.reports(round_label)
     wanted = set(partnership_ids)
     missing = []
@@ -192,7 +202,4 @@ def render_missing_reports(store, round_label: str, out: str | Path, partnership
         have = recorded.get(pid)
         if have is None or not Path(have.path).exists() or str(have.rendered_at) < str(s.scored_at):
             missing.append(pid)
-    if not missing:
-        return []
-    loaded = load_reports(store, round_label, missing)
-    return write_stored_reports(store, loaded, out, portfolio=False, workers=workers)
+    return missing

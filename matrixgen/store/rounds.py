@@ -12,6 +12,7 @@ from typing import Iterable
 
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import problem
 from ..files import valid_label
@@ -35,8 +36,13 @@ class RoundsMixin:
     # --- rubric versions ---
 
     def record_rubric(self, rubric: Rubric) -> None:
-        with self.engine.begin() as conn:
-            _ensure_rubric(conn, rubric)
+        try:
+            with self.engine.begin() as conn:
+                _ensure_rubric(conn, rubric)
+        except IntegrityError:
+            # Another writer (a second upload, or `score` beside the web app) recorded it between our
+            # look and our insert: it is there, which is all this asks.
+            pass
 
     def rubric(self, content_hash: str) -> Rubric | None:
         with self.engine.connect() as conn:

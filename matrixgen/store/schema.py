@@ -178,7 +178,7 @@ review_items = Table(
     Column("decision_reason", Text, nullable=False, default=""),
     Column("decided_by", Text, nullable=False, default=""),
     Column("decided_at", String(20), nullable=False, default=""),
-    Column("message_pk", Integer, ForeignKey("mail_messages.pk")),  # a message with no file to score (0004)
+    Column("message_pk", Integer, ForeignKey("mail_messages.pk")),  # a message with no file to score (0006)
     Index("ix_review_items_state", "state"),
 )
 review_decisions = Table(
@@ -195,7 +195,62 @@ review_decisions = Table(
     Column("before", Text, nullable=False, default="{}"),
 )
 
-# Mail in (0004): every message collected, once. A message is known by its mailbox, UIDVALIDITY and
+# The staff web app (0005). People are named by email in the audit log and on jobs, not by a
+# foreign key: removing a user keeps the record of what they did.
+web_users = Table(
+    "web_users", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(254), nullable=False, unique=True),  # folded to lower case
+    Column("role", String(10), nullable=False),  # staff | viewer
+    Column("password_hash", Text, nullable=False),  # argon2id, with its parameters and salt
+    Column("created_at", String(20), nullable=False),
+)
+web_sessions = Table(
+    "web_sessions", metadata,
+    # sha256 of the random token in the signed cookie: a copy of the store cannot sign anyone in.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_pk", Integer, ForeignKey("web_users.pk"), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    Column("address", Text, nullable=False, default=""),
+    Index("ix_web_sessions_user", "user_pk"),
+)
+# Every sign-in attempt, for the rate limit per account and per address.
+web_signins = Table(
+    "web_signins", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(20), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Index("ix_web_signins_at", "at"),
+)
+# Every change made in the web app: who, what, when.
+web_audit = Table(
+    "web_audit", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(20), nullable=False),
+    Column("user_email", Text, nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", Text, nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+)
+# Long work started from the web app, with its progress, so that it survives the page closing.
+web_jobs = Table(
+    "web_jobs", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False),  # upload | issue | send-blanks | ... | reports
+    Column("round_label", String(40)),
+    Column("started_by", Text, nullable=False),
+    Column("started_at", String(20), nullable=False),
+    Column("finished_at", String(20), nullable=False, default=""),
+    Column("state", String(12), nullable=False),  # running | done | failed | interrupted
+    Column("done", Integer, nullable=False, default=0),
+    Column("total", Integer, nullable=False, default=0),
+    Column("message", Text, nullable=False, default=""),
+    Column("result", Text, nullable=False, default="{}"),  # JSON: what the job's page shows when it is done
+)
+# Mail in (0006): every message collected, once. A message is known by its mailbox, UIDVALIDITY and
 # UID, else by its Message-ID (and sender), else by the sha256 of its raw bytes; it is recorded
 # before anything is done with it and again after each step, so a killed run picks up where it was.
 mail_messages = Table(
