@@ -178,7 +178,7 @@ review_items = Table(
     Column("decision_reason", Text, nullable=False, default=""),
     Column("decided_by", Text, nullable=False, default=""),
     Column("decided_at", String(20), nullable=False, default=""),
-    Column("message_pk", Integer, ForeignKey("mail_messages.pk")),  # a message with no file to score (0006)
+    Column("message_pk", Integer, ForeignKey("mail_messages.pk")),  # a message with no file to score (0005)
     Index("ix_review_items_state", "state"),
 )
 review_decisions = Table(
@@ -195,7 +195,7 @@ review_decisions = Table(
     Column("before", Text, nullable=False, default="{}"),
 )
 
-# The staff web app (0005). People are named by email in the audit log and on jobs, not by a
+# The staff web app (0004). People are named by email in the audit log and on jobs, not by a
 # foreign key: removing a user keeps the record of what they did.
 web_users = Table(
     "web_users", metadata,
@@ -250,7 +250,7 @@ web_jobs = Table(
     Column("message", Text, nullable=False, default=""),
     Column("result", Text, nullable=False, default="{}"),  # JSON: what the job's page shows when it is done
 )
-# Mail in (0006): every message collected, once. A message is known by its mailbox, UIDVALIDITY and
+# Mail in (0005): every message collected, once. A message is known by its mailbox, UIDVALIDITY and
 # UID, else by its Message-ID (and sender), else by the sha256 of its raw bytes; it is recorded
 # before anything is done with it and again after each step, so a killed run picks up where it was.
 mail_messages = Table(

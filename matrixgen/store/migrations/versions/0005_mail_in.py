@@ -1,14 +1,13 @@
 """Mail in: every message collected from the office mailbox (or an exported one), its attachments,
 and the review items that are a message rather than a file.
 
-New tables and one new column only. Numbered after the web app's 0005, which reached main first: a
-store already at 0005 upgrades by this one alone."""
+New tables and one new column only, after the web app's 0004."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 summary = "collected email: each message once (by UIDVALIDITY and UID, else Message-ID), its attachments and what came of them"
