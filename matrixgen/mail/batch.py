@@ -158,6 +158,7 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
                 done(Outcome(item.kind, item.partnership.id, item.recipient, WRITTEN, message_id=message_id, path=path,
                              ref=item.ref))
                 continue
+            transport.ready()
             record = log.begin(record)
             try:
                 transport.send(msg, settings.sender, item.recipient, item.partnership.id)
