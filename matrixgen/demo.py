@@ -23,7 +23,8 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from .batch import BatchResult, score_paths
+from .batch import BatchResult
+from .demo_mail import collect_round, mail_step, returns_as_mbox
 from .files import private_dir, write_private
 from .simulate import Respondent, answers_for_level, fill
 from .generate import Generated, Options, generate_blank, generate_workbooks
@@ -198,8 +199,12 @@ def run_demo(out: str | Path, rubric: Rubric | None = None, workers: int | None 
         result.steps.append((f"round {label}: {len(returned)} files came back"
                              + (f" ({len(returned) - len(late)} this round's, {len(late)} an earlier round's sent late)"
                                 if late else ""), str(out / label / "returned")))
-        # No --round: every file says which round it belongs to, or waits in review.
-        scored = score_paths([out / label / "returned"], store, rubric, DEMO_KEY, out / "archive", workers=0)
+        # The returns came by email: collected from the mailbox (exported as an mbox file), each sender
+        # answered with a receipt in the outbox. No --round: every file says which round it belongs to, or waits in review.
+        mbox = returns_as_mbox(returned, roster.partnerships, label, out / label / "mailbox.mbox")
+        collected = collect_round(mbox, store, rubric, DEMO_KEY, out, mail.settings(label))
+        result.steps.append(mail_step(label, collected, mbox, out))
+        scored = collected.batch
         result.scored[label] = scored
         written = write_outputs(scored, run_folder(out / label / "scores"), [s.label for s in rubric.stages])
         counts = ", ".join(f"{n} {'waiting for review' if status == 'review' else status}"
@@ -308,9 +313,12 @@ class Mail:
         self.store, self.rubric, self.out = store, rubric, out
         self.log = SqlSendLog(store.engine)
 
+    def settings(self, label: str) -> Settings:
+        return Settings(mail_from=DEMO_SENDER, contact=round_options(label).contact)
+
     def send(self, label: str, kind: str) -> tuple[str, str]:
         options = round_options(label)
-        settings = Settings(mail_from=DEMO_SENDER, contact=options.contact)
+        settings = self.settings(label)
         folder = outbox_folder(self.out, label)
         planned = plan_from_store(self.store, kind, label)
         sent = send_batch(Round(label, options.due, self.rubric.title), planned, settings, self.log,

@@ -14,7 +14,8 @@ Pure functions over what was read and a ``Context`` taken from the store once pe
 4. **Cross-checks** send a file to review instead of making it current: the respondent's email (or
    the sender's) is another roster partnership's contact; it was issued for another round than
    the one it is scored into; the round is closed (late); one partnership sent several different
-   files for one round in the same batch.
+   files for one round in the same batch; it came by email from an address that is no roster
+   contact of the round (``matrixgen collect``).
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def match(item: Returned, ctx: Context) -> Match:
     else:
         pid, review = _generic(item, ctx, rnd.label or rnd.suggested)
     if review is None and pid is not None:
-        review = _contact_check(item, ctx, pid, rnd.label or rnd.suggested)
+        review = (_contact_check(item, ctx, pid, rnd.label or rnd.suggested)
+                  or _unknown_sender(item, ctx, pid, rnd.label or rnd.suggested))
     review = rnd.review or review  # a round that cannot be decided weighs first
     if review is not None:
         suggested_round = rnd.label or rnd.suggested
@@ -236,6 +238,18 @@ def _contact_check(item: Returned, ctx: Context, pid: str, label: str | None) ->
                              partnership=pid)
             return replace(reason, suggested_partnership=pid)
     return None
+
+
+def _unknown_sender(item: Returned, ctx: Context, pid: str, label: str | None) -> ReviewReason | None:
+    """A file that came by email from an address that is no roster contact of the round: a person
+    checks who sent it before it counts."""
+    sender = item.sender.strip().casefold()
+    if not sender:
+        return None
+    if any(m.contact_email.strip().casefold() == sender for m in _candidates(ctx, label)):
+        return None
+    reason = _reason("MG-REVIEW-010", item, sender=item.sender.strip(), round=label or "(none)")
+    return replace(reason, suggested_partnership=pid)
 
 
 def _attribute_rejected(item: Returned, ctx: Context, label: str | None) -> str | None:

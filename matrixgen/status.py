@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .files import atomic_open
-from .mail.log import SENDING, SENT, Record, SqlSendLog
+from .mail.log import BOUNCED, SENDING, SENT, Record, SqlSendLog
 from .store import REJECTED, ReviewItem, Store, SubmissionInfo
 from .summary import safe_text
 
@@ -38,7 +38,8 @@ def returns(store: Store, round_label: str) -> dict[str, Return]:
     submission; an item waiting in review; a rejected file or a rejection decided in review
     (with the reasons); else not returned."""
     subs = store.submissions(round_label)
-    items = store.review_items(round_label, waiting_only=False)
+    # An email with no file (a question, "it comes next week") waits for a person but is no return.
+    items = [i for i in store.review_items(round_label, waiting_only=False) if i.submission is not None]
     found: dict[str, Return] = {}
     rejected_files: dict[str, SubmissionInfo] = {}
     for s in subs:  # in the order received
@@ -90,6 +91,8 @@ class Row:
     status: str  # scored | incomplete | rejected | in review | not returned
     overall_stage: str
     report_sent_at: str
+    bouncing: str = ""  # the contact address, when the last message to it was reported undeliverable (DSN)
+    bounce_reason: str = ""
 
     @property
     def missing(self) -> bool:
@@ -128,6 +131,7 @@ class RoundStatus:
             **count,
             "review queue": self.review_waiting,
             "reports sent": sum(1 for r in rows if r.report_sent_at),
+            "bouncing": sum(1 for r in rows if r.bouncing),
         }
 
 
@@ -151,7 +155,8 @@ def round_status(store: Store, round_label: str) -> RoundStatus:
         if w.partnership_id:
             issued[w.partnership_id] = max(issued.get(w.partnership_id, ""), w.generated_at)
     found = returns(store, round_label)
-    records = SqlSendLog(store.engine).records(round_label)
+    log = SqlSendLog(store.engine).records()
+    records = [r for r in log if r.round == round_label]
     labels: dict[str, dict[str, str]] = {}
     rows = []
     for p in store.roster(round_label):
@@ -161,14 +166,26 @@ def round_status(store: Store, round_label: str) -> RoundStatus:
         sent_at, failed = _last(records, "blanks", pid)
         reminded_at, _ = _last(records, "reminders", pid)
         report_at, _ = _last(records, "reports", pid)
+        bounce = _bounce(log, pid, p.contact_email)
         rows.append(Row(
             partnership_id=pid, name=p.name, contact_email=p.contact_email, issued_at=issued.get(pid, ""),
             sent_at=sent_at, send_failed=failed, reminded_at=reminded_at,
             returned_at=s.received_at if s else "", status=got.status,
             overall_stage=_stage(store, s, labels) if s and got.status in (SCORED, INCOMPLETE) else "",
-            report_sent_at=report_at,
+            report_sent_at=report_at, bouncing=p.contact_email if bounce else "",
+            bounce_reason=bounce.error if bounce else "",
         ))
     return RoundStatus(round_label, info.due, tuple(rows), info.state, store.waiting_count(round_label), found)
+
+
+def _bounce(records: list[Record], pid: str, address: str) -> Record | None:
+    """The partnership's contact address is bouncing when the last message to it, in any round,
+    was reported undeliverable."""
+    last = None
+    for r in records:
+        if r.partnership_id == pid and address and r.recipient.casefold() == address.casefold() and r.status != SENDING:
+            last = r
+    return last if last is not None and last.status == BOUNCED else None
 
 
 def _stage(store: Store, s: SubmissionInfo, labels: dict[str, dict[str, str]]) -> str:

@@ -73,6 +73,18 @@ def test_postgres_service__port_taken__fails_with_the_server_log():
     assert "server.log" in done.stderr and "could not bind" in done.stderr  # the server's own words
 
 
+def test_dovecot_service__no_binary__fails_saying_where_it_looked():
+    folder = tempfile.mkdtemp(prefix="matrixgen-test-dovecot.")
+    try:
+        done = subprocess.run(["bash", str(ROOT / ".ci" / "services" / "dovecot.sh"), "start", folder],
+                              capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "MATRIXGEN_CI_DOVECOT_BIN": "/nonexistent/dovecot"})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "no dovecot binary at /nonexistent/dovecot" in done.stderr
+
+
 def test_ci_run__service_cannot_start_under_ci__fails_with_its_log_before_testing(tmp_path):
     ready = shutil.which("make") and subprocess.run(
         ["python3", "-c", "import sys, ensurepip, venv; assert sys.version_info >= (3, 11)"],
@@ -85,5 +97,5 @@ def test_ci_run__service_cannot_start_under_ci__fails_with_its_log_before_testin
     assert done.returncode == 1
     assert "CI=true and the postgres service could not start" in done.stderr
     assert "no initdb and pg_ctl in /nonexistent/bin" in done.stderr
-    assert "pytest" not in done.stdout + done.stderr  # stopped before the tests
+    assert "test session starts" not in done.stdout + done.stderr  # stopped before the tests
     assert list(tmp_path.iterdir()) == []  # its private folders removed

@@ -187,6 +187,20 @@ def test_send__stopped_mid_send_earlier__unknown_not_resent_unless_resend(mail_s
     assert forced.count(SENT) == 1
 
 
+def test_send__throttled__waits_before_the_message_is_logged_as_sending(mail_server, issued, log):
+    server = mail_server()
+    at_wait: list[list[str]] = []
+
+    def sleep(_seconds: float) -> None:  # where a Ctrl-C would land: nothing may be marked sending yet
+        at_wait.append([r.status for r in log.records()])
+
+    clock = iter(range(0, 1000, 1)).__next__
+    settings = settings_for(server)
+    transport = SmtpTransport(settings, Throttle(1, clock=lambda: float(clock()), sleep=sleep))
+    result = run(blanks(issued, ANN, BEN), settings, log, transport=transport)
+    assert result.count(SENT) == 2 and at_wait == [["sent"]]
+
+
 def test_send__the_record_is_written_before_the_message_goes_out(mail_server, issued, log):
     server = mail_server()
     seen: list[str] = []

@@ -7,7 +7,7 @@ them printed), 2 usage errors (click's own).
 
 from __future__ import annotations
 
-from . import demo, mail, reports, review, rounds, rubric, scoring, web, workbooks  # noqa: F401  (each registers its commands)
+from . import collect, demo, mail, reports, review, rounds, rubric, scoring, web, workbooks  # noqa: F401  (each registers its commands)
 from .common import main
 
 __all__ = ["main"]

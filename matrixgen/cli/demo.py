@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import click
 
-from .common import CONTEXT, main, out_option
+from .common import CONTEXT, main, out_dir as default_out, out_option
 
 
 @main.command(context_settings=CONTEXT)
-@out_option("output/demo")
+@out_option("demo")
 def demo(out_dir) -> None:
     """Run the whole pipeline on embedded sample data (each run starts clean)."""
     from ..demo import DemoError, closing_summary, run_demo
 
+    out_dir = default_out(out_dir, "demo")
     click.echo(f"Running two sample rounds into {out_dir}/ ...")
     try:
         result = run_demo(out_dir)

@@ -41,6 +41,8 @@ def item_dict(item) -> dict:
         "decision_reason": item.decision_reason,
         "decided_by": item.decided_by,
         "decided_at": item.decided_at,
+        "email": {"sender": item.message.sender, "subject": item.message.subject, "sent_at": item.message.sent_at,
+                  "text": item.message.text} if item.message is not None else None,
     }
 
 
@@ -76,6 +78,9 @@ def review(ctx, round_label, as_json, show_all, db) -> None:
         click.echo("")
         for i in items:
             click.echo(f"{i.pk}: {i.reason}")
+            if i.message is not None and i.message.text:  # what the sender wrote, to answer them
+                text = " ".join(i.message.text.split())
+                click.echo(f"   they wrote: {text[:300]}{'…' if len(text) > 300 else ''}")
             if not i.waiting:
                 who = i.decided_partnership.partnership_id if i.decided_partnership else "-"
                 reason = f" ({i.decision_reason})" if i.decision_reason else ""

@@ -162,6 +162,10 @@ def format_status(result) -> str:
                    f"{t['reports sent']} reports sent")]
     if t["review queue"]:
         lines.append(f"Review queue: {t['review queue']} waiting (`matrixgen review --round {result.label}`)")
+    bouncing = [f"{r.partnership_id} {r.bouncing}" for r in result.rows if r.bouncing]
+    if bouncing:
+        lines.append("Contact address bouncing (correct contact_email in the roster, then `matrixgen round open` "
+                     "it again): " + ", ".join(bouncing))
     missing = [f"{r.partnership_id} ({r.status})" for r in result.rows if r.missing]
     if missing:
         lines.append("Still to come: " + ", ".join(missing))

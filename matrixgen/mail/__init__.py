@@ -23,21 +23,22 @@ from __future__ import annotations
 
 from .batch import HELD, SKIPPED, UNKNOWN, WRITTEN, Outcome, SendResult, send_batch
 from .compose import ComposeProblem, compose, new_message_id
-from .log import FAILED, SENDING, SENT, Record, SendLog, SqlSendLog, utc_now
+from .log import BOUNCED, FAILED, SENDING, SENT, Record, SendLog, SqlSendLog, utc_now
 from .plan import (
-    INCOMPLETE, NOT_RETURNED, REJECTED, SCORED, Attachment, Missing, Planned, ReturnState, issued_workbooks, only,
+    INCOMPLETE, NOT_RETURNED, REJECTED, SCORED, Attachment, Missing, Planned, ReceivedFile, Reply, ReturnState,
+    issued_workbooks, only,
     plan_blanks, plan_from_store, plan_reminders, plan_reports, return_states,
 )
 from .settings import ENV, PASSWORD_ENV, SETTINGS_FILE, Settings, SettingsResult, load_settings
 from .templates import TEMPLATES, EmailTemplates, Rendered, Round, TemplateProblem, template_context
 from .transport import OutboxTransport, SendFailure, SmtpTransport, Throttle, Transport, outbox_folder
 
-KINDS = ("blanks", "reports", "reminders")
+KINDS = ("blanks", "reports", "reminders")  # what `send` sends; `collect` sends "receipts"
 
 __all__ = [
-    "ENV", "FAILED", "HELD", "INCOMPLETE", "KINDS", "NOT_RETURNED", "PASSWORD_ENV", "REJECTED", "SCORED", "SENDING",
+    "BOUNCED", "ENV", "FAILED", "HELD", "INCOMPLETE", "KINDS", "NOT_RETURNED", "PASSWORD_ENV", "REJECTED", "SCORED", "SENDING",
     "SENT", "SETTINGS_FILE", "SKIPPED", "TEMPLATES", "UNKNOWN", "WRITTEN", "Attachment", "ComposeProblem",
-    "EmailTemplates", "Missing", "Outcome", "OutboxTransport", "Planned", "Record", "Rendered", "ReturnState", "Round",
+    "EmailTemplates", "Missing", "Outcome", "OutboxTransport", "Planned", "ReceivedFile", "Record", "Rendered", "Reply", "ReturnState", "Round",
     "SendFailure", "SendLog", "SendResult", "Settings", "SettingsResult", "SmtpTransport", "SqlSendLog", "TemplateProblem",
     "Throttle", "Transport", "compose", "issued_workbooks", "load_settings", "new_message_id", "only", "outbox_folder",
     "plan_blanks", "plan_from_store", "plan_reminders", "plan_reports", "return_states", "send_batch",

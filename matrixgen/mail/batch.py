@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..errors import Problem, problem
 from .compose import ComposeProblem, compose, new_message_id
-from .log import FAILED, SENDING, SENT, Record, SendLog, utc_now
+from .log import BOUNCED, FAILED, SENDING, SENT, Record, SendLog, utc_now
 from .plan import Planned
 from .settings import Settings
 from .templates import EmailTemplates, Round, TemplateProblem, template_context
@@ -33,6 +33,7 @@ class Outcome:
     problem: Problem | None = None
     message_id: str = ""
     path: Path | None = None
+    ref: str = ""  # the planned message's ref: tells apart two messages to one partnership (receipts)
 
 
 @dataclass
@@ -97,16 +98,23 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
         last = log.last(rnd.label, *item.key)
         if last is not None and not resend and last.status in (SENT, SENDING):
             if last.status == SENT:
-                done(Outcome(item.kind, item.partnership.id, last.recipient, SKIPPED, message_id=last.message_id))
+                done(Outcome(item.kind, item.partnership.id, last.recipient, SKIPPED, message_id=last.message_id,
+                             ref=item.ref))
             else:
                 done(Outcome(item.kind, item.partnership.id, last.recipient, UNKNOWN, message_id=last.message_id,
-                             problem=problem("MG-SEND-034", item.partnership.id, message_id=last.message_id,
+                             ref=item.ref, problem=problem("MG-SEND-034", item.partnership.id, message_id=last.message_id,
                                              recipient=last.recipient)))
+            continue
+        if last is not None and not resend and last.status == BOUNCED and last.recipient == item.recipient:
+            # The address bounced: sending again to it would bounce again, until the roster is corrected.
+            done(Outcome(item.kind, item.partnership.id, last.recipient, FAILED, message_id=last.message_id,
+                         ref=item.ref, problem=problem("MG-MAIL-067", item.partnership.id, kind=item.kind, recipient=last.recipient,
+                                         reason=last.error_code)))
             continue
         pending.append((item, last))
     if limit is not None:
         for item, _ in pending[limit:]:
-            done(Outcome(item.kind, item.partnership.id, item.recipient, HELD))
+            done(Outcome(item.kind, item.partnership.id, item.recipient, HELD, ref=item.ref))
         pending = pending[:limit]
 
     try:  # a template mistake stops the batch before anything goes out
@@ -115,7 +123,7 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
     except TemplateProblem as exc:
         result.problems.append(exc.problem)
         for item, _ in pending:
-            done(Outcome(item.kind, item.partnership.id, item.recipient, HELD))
+            done(Outcome(item.kind, item.partnership.id, item.recipient, HELD, ref=item.ref))
         return
 
     opened = False
@@ -124,7 +132,7 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
             record = Record(rnd.label, item.kind, item.partnership.id, item.ref, item.recipient,
                             attachment_name=item.attachment.path.name if item.attachment else "")
             if item.problem is not None or text is None:
-                _fail(log, record, item.problem, dry_run, done)
+                _fail(log, record, item.problem, dry_run, done, item.ref)
                 continue
             # A retry keeps the Message-ID of the failed attempt: if that one did arrive after all,
             # mail programs show the two as one message. A deliberate resend gets its own.
@@ -133,7 +141,8 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
             try:
                 msg, sha = compose(item, text, settings, rnd, message_id, clock())
             except ComposeProblem as exc:
-                _fail(log, replace(record, subject=text.subject, message_id=message_id), exc.problem, dry_run, done)
+                _fail(log, replace(record, subject=text.subject, message_id=message_id), exc.problem, dry_run, done,
+                      item.ref)
                 continue
             record = replace(record, subject=text.subject, message_id=message_id, attachment_sha256=sha)
             if not opened:
@@ -146,14 +155,16 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
                 opened = True
             if dry_run:
                 path = transport.send(msg, settings.sender, item.recipient, item.partnership.id)
-                done(Outcome(item.kind, item.partnership.id, item.recipient, WRITTEN, message_id=message_id, path=path))
+                done(Outcome(item.kind, item.partnership.id, item.recipient, WRITTEN, message_id=message_id, path=path,
+                             ref=item.ref))
                 continue
+            transport.ready()
             record = log.begin(record)
             try:
                 transport.send(msg, settings.sender, item.recipient, item.partnership.id)
             except SendFailure as exc:
                 log.finish(record, FAILED, exc.problem)
-                done(Outcome(item.kind, item.partnership.id, item.recipient, FAILED, exc.problem, message_id))
+                done(Outcome(item.kind, item.partnership.id, item.recipient, FAILED, exc.problem, message_id, ref=item.ref))
                 if exc.fatal:
                     rest = pending[index + 1:]
                     result.problems.append(problem("MG-SEND-027", "", reason=exc.problem.message, count=len(rest)))
@@ -161,19 +172,20 @@ def _run(rnd: Round, items: list[Planned], settings: Settings, log: SendLog, tra
                     return
                 continue
             log.finish(record, SENT)
-            done(Outcome(item.kind, item.partnership.id, item.recipient, SENT, message_id=message_id))
+            done(Outcome(item.kind, item.partnership.id, item.recipient, SENT, message_id=message_id, ref=item.ref))
     finally:
         if opened:
             transport.close()
 
 
-def _fail(log: SendLog, record: Record, found: Problem | None, dry_run: bool, done: Callable[[Outcome], None]) -> None:
+def _fail(log: SendLog, record: Record, found: Problem | None, dry_run: bool, done: Callable[[Outcome], None],
+          ref: str = "") -> None:
     """A message that cannot even be composed is still recorded as failed, so that it shows."""
     if not dry_run:
         log.finish(log.begin(record), FAILED, found)
-    done(Outcome(record.kind, record.partnership_id, record.recipient, FAILED, found, record.message_id))
+    done(Outcome(record.kind, record.partnership_id, record.recipient, FAILED, found, record.message_id, ref=ref))
 
 
 def _hold_rest(rest: Sequence[tuple[Planned, Record | None]], done: Callable[[Outcome], None]) -> None:
     for item, _ in rest:
-        done(Outcome(item.kind, item.partnership.id, item.recipient, HELD))
+        done(Outcome(item.kind, item.partnership.id, item.recipient, HELD, ref=item.ref))

@@ -45,6 +45,13 @@ def compose(item: Planned, rendered: Rendered, settings: Settings, rnd: Round, m
     msg["X-Matrixgen-Round"] = rnd.label
     msg["X-Matrixgen-Kind"] = item.kind
     msg["X-Matrixgen-Partnership"] = item.partnership.id
+    if item.reply is not None:
+        if item.reply.message_id:
+            msg["In-Reply-To"] = item.reply.message_id
+            msg["References"] = item.reply.references or item.reply.message_id
+        # An automatic answer (RFC 3834): the sender's auto-responder must not answer it back.
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(rendered.text)
     if rendered.html is not None:
         msg.add_alternative(rendered.html, subtype="html")

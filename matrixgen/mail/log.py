@@ -13,6 +13,7 @@ from ..errors import Problem
 from ..store import sent_messages
 
 SENDING, SENT, FAILED = "sending", "sent", "failed"
+BOUNCED = "bounced"  # sent, then reported undeliverable by a delivery-status notification (collect)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,20 @@ class SqlSendLog:
                 status=record.status, error_code=record.error_code, error=record.error,
                 finished_at=record.finished_at))
         return record
+
+    def bounced(self, message_id: str, recipient: str, found: Problem) -> Record | None:
+        """Record a delivery failure reported for a message that was sent: the message with this
+        Message-ID (to ``recipient``, when the report names one) becomes *bounced*, with the reason."""
+        t = sent_messages.c
+        query = select(sent_messages).where(t.message_id == message_id, t.status.in_((SENT, BOUNCED))).order_by(t.id.desc())
+        with self.engine.begin() as conn:
+            rows = [Record(**row) for row in conn.execute(query).mappings()]
+            hit = next((r for r in rows if not recipient or r.recipient.casefold() == recipient.casefold()), None)
+            if hit is None:
+                return None
+            conn.execute(update(sent_messages).where(t.id == hit.id).values(
+                status=BOUNCED, error_code=found.code, error=str(found)))
+        return replace(hit, status=BOUNCED, error_code=found.code, error=str(found))
 
     def records(self, round: str | None = None) -> list[Record]:
         query = select(sent_messages).order_by(sent_messages.c.id)

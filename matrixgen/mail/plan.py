@@ -48,8 +48,32 @@ class ReturnState:
 
 
 @dataclass(frozen=True)
+class ReceivedFile:
+    """One file of a collected message, as its receipt tells the sender what came of it."""
+
+    name: str
+    status: str  # scored | incomplete | rejected | in review | already received | not read
+    stage: str = ""  # scored or incomplete: the overall stage
+    problems: tuple[str, ...] = ()  # incomplete: each answer to fix, at its cell; rejected, not read: why
+    received_before: str = ""  # already received: when
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a receipt answers: the message (for In-Reply-To and References) and what came of it."""
+
+    message_id: str
+    references: str
+    subject: str  # the message's subject, without its Re: prefixes
+    received_on: str  # YYYY-MM-DD
+    files: tuple[ReceivedFile, ...] = ()
+    reason: str = ""  # the message itself could not be read: why
+
+
+@dataclass(frozen=True)
 class Planned:
-    """One message to one partnership's roster contact."""
+    """One message to one partnership's roster contact; or, a receipt, to the sender of the
+    message it answers (``to``), which holds nothing but what came of what they sent."""
 
     kind: str
     partnership: Partnership
@@ -59,10 +83,12 @@ class Planned:
     missing: tuple[Missing, ...] = ()
     problems: tuple[str, ...] = ()
     problem: Problem | None = None  # found while planning: recorded as failed, never sent
+    to: str = ""  # receipts only
+    reply: Reply | None = None  # receipts only
 
     @property
     def recipient(self) -> str:
-        return self.partnership.contact_email
+        return self.to or self.partnership.contact_email
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -80,22 +80,9 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """
     env = os.environ if env is None else env
     problems: list[Problem] = []
-    values: dict[str, str] = {}
-    where: dict[str, str] = {}
     file = Path(path) if path is not None else Path(SETTINGS_FILE)
     base = file.parent
-    if path is not None or file.exists():
-        table = _read_settings_file(file, problems)
-        for key, value in table.items():
-            if key in ("smtp_password", "password"):
-                problems.append(problem("MG-SEND-005", f"{file.name}: mail.{key}", key=key))
-            elif key not in ENV:
-                problems.append(problem("MG-SEND-007", f"{file.name}: mail.{key}", key=key, known=", ".join(ENV)))
-            else:
-                values[key], where[key] = str(value).strip(), f"{file.name}: mail.{key}"
-    for key, var in ENV.items():
-        if env.get(var, "").strip():
-            values[key], where[key] = env[var].strip(), var
+    values, where = _gather(file, path is not None, env, "mail", ENV, problems, ("MG-SEND-005", "MG-SEND-007"))
 
     def located(key: str) -> str:
         return where.get(key, ENV[key])
@@ -165,7 +152,28 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     return SettingsResult(settings, tuple(problems))
 
 
-def _read_settings_file(file: Path, problems: list[Problem]) -> dict[str, object]:
+def _gather(file: Path, given: bool, env: Mapping[str, str], name: str, names: Mapping[str, str],
+            problems: list[Problem], codes: tuple[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each setting's value and where it came from: the ``[name]`` table of ``file`` (when ``given``
+    or present), then the environment, which wins. A password in the file, or an unknown key, is a
+    problem (``codes``: the password's, the unknown key's)."""
+    values: dict[str, str] = {}
+    where: dict[str, str] = {}
+    if given or file.exists():
+        for key, value in _read_settings_file(file, problems, name).items():
+            if "password" in key:
+                problems.append(problem(codes[0], f"{file.name}: {name}.{key}", key=key))
+            elif key not in names:
+                problems.append(problem(codes[1], f"{file.name}: {name}.{key}", key=key, known=", ".join(names)))
+            else:
+                values[key], where[key] = str(value).strip(), f"{file.name}: {name}.{key}"
+    for key, var in names.items():
+        if env.get(var, "").strip():
+            values[key], where[key] = env[var].strip(), var
+    return values, where
+
+
+def _read_settings_file(file: Path, problems: list[Problem], name: str = "mail") -> dict[str, object]:
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -174,9 +182,9 @@ def _read_settings_file(file: Path, problems: list[Problem]) -> dict[str, object
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         problems.append(problem("MG-SEND-008", file.name, reason=str(exc)))
         return {}
-    table = data.get("mail", {})
+    table = data.get(name, {})
     if not isinstance(table, dict):
-        problems.append(problem("MG-SEND-008", f"{file.name}: mail", reason="'mail' must be a table ([mail])"))
+        problems.append(problem("MG-SEND-008", f"{file.name}: {name}", reason=f"'{name}' must be a table ([{name}])"))
         return {}
     return table
 
@@ -187,3 +195,102 @@ def _throttle_value(text: str) -> float | None:
     except ValueError:
         return None
     return value if value >= 0 and value == value and value != float("inf") else None
+
+
+# --- the office mailbox, for matrixgen collect ------------------------------------------------------
+
+# Setting name -> environment variable; the names are also the keys of the [imap] table.
+IMAP_ENV = {
+    "host": "MATRIXGEN_IMAP_HOST",
+    "port": "MATRIXGEN_IMAP_PORT",
+    "security": "MATRIXGEN_IMAP_SECURITY",
+    "user": "MATRIXGEN_IMAP_USER",
+    "folder": "MATRIXGEN_IMAP_FOLDER",
+    "done_folder": "MATRIXGEN_IMAP_DONE_FOLDER",
+    "ca_file": "MATRIXGEN_IMAP_CA_FILE",
+}
+IMAP_PASSWORD_ENV = "MATRIXGEN_IMAP_PASSWORD"
+IMAP_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    user: str
+    password: str = field(default="", repr=False)
+    port: int = 993
+    security: str = "ssl"
+    folder: str = "INBOX"
+    done_folder: str = "matrixgen/processed"  # '/' separates levels, whatever the server uses
+    ca_file: Path | None = None
+    timeout: float = 60.0
+
+    @property
+    def mailbox(self) -> str:
+        """Where messages are read from, as recorded with each one (never the password)."""
+        return f"imap://{self.user}@{self.host}:{self.port}/{self.folder}"
+
+
+@dataclass(frozen=True)
+class ImapSettingsResult:
+    settings: ImapSettings | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def valid(self) -> bool:
+        return self.settings is not None and not has_errors(self.problems)
+
+
+def load_imap_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> ImapSettingsResult:
+    """The mailbox's settings from the environment, then the ``[imap]`` table of ``path`` (default
+    ./matrixgen.toml if it exists); the password only from the environment."""
+    env = os.environ if env is None else env
+    problems: list[Problem] = []
+    file = Path(path) if path is not None else Path(SETTINGS_FILE)
+    values, where = _gather(file, path is not None, env, "imap", IMAP_ENV, problems, ("MG-MAIL-004", "MG-MAIL-005"))
+
+    def located(key: str) -> str:
+        return where.get(key, IMAP_ENV[key])
+
+    for key in ("host", "user"):
+        if not values.get(key):
+            problems.append(problem("MG-MAIL-001", "settings", key=IMAP_ENV[key], file_key=key))
+    password = env.get(IMAP_PASSWORD_ENV, "")
+    if not password:
+        problems.append(problem("MG-MAIL-006", IMAP_PASSWORD_ENV))
+    security = values.get("security", "ssl").lower()
+    if security not in IMAP_PORTS:
+        problems.append(problem("MG-MAIL-002", located("security"), value=values["security"]))
+        security = "ssl"
+    elif security == "none":
+        problems.append(problem("MG-MAIL-007", located("security")))
+    port = IMAP_PORTS[security]
+    if values.get("port"):
+        try:
+            port = int(values["port"])
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            problems.append(problem("MG-MAIL-003", located("port"), value=values["port"]))
+    folders = {}
+    for key, default in (("folder", "INBOX"), ("done_folder", "matrixgen/processed")):
+        name = values.get(key, default)
+        parts = name.split("/")
+        same = key == "done_folder" and name == folders.get("folder")  # moving a message where it is loops
+        if same or any(not p.strip() or any(ord(c) < 32 for c in p) for p in parts):
+            problems.append(problem("MG-MAIL-010", located(key), value=name))
+        folders[key] = name
+    ca_file = None
+    if values.get("ca_file"):
+        ca_file = Path(values["ca_file"]).expanduser()
+        if not ca_file.is_absolute() and where["ca_file"] not in IMAP_ENV.values():
+            ca_file = file.parent / ca_file
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            problems.append(problem("MG-MAIL-008", located("ca_file"), path=ca_file, reason=_reason(exc)))
+    if has_errors(problems):
+        return ImapSettingsResult(None, tuple(problems))
+    return ImapSettingsResult(ImapSettings(
+        host=values["host"], user=values["user"], password=password, port=port, security=security,
+        folder=folders["folder"], done_folder=folders["done_folder"], ca_file=ca_file), tuple(problems))

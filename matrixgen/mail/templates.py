@@ -100,4 +100,5 @@ def template_context(rnd: Round, item: Planned, settings: Settings) -> dict[str,
         "state": item.state,
         "missing": item.missing,
         "problems": item.problems,
+        "receipt": item.reply,
     }

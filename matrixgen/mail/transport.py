@@ -28,6 +28,10 @@ class SendFailure(Exception):
 class Transport(Protocol):
     def open(self) -> None: ...
 
+    def ready(self) -> None:
+        """Wait until the next message may go (the throttle). Called before the message is logged
+        as *sending*, so a Ctrl-C during the wait leaves no record of a message that never left."""
+
     def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> Path | None: ...
 
     def close(self) -> None: ...
@@ -125,8 +129,10 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException):
             return False
 
-    def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> Path | None:
+    def ready(self) -> None:
         self.throttle.wait()
+
+    def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> Path | None:
         if not self._alive():
             _quietly_close(self.conn)
             self.conn = None
@@ -178,14 +184,21 @@ class OutboxTransport:
         self.folder = Path(folder)
         self.kind = kind
         self.taken: set[str] = set()
+        self.cleared = False
 
     def open(self) -> None:
         private_dir(self.folder)
+        if self.cleared:  # one transport serves several batches (collect's receipts, a batch per round)
+            return
         for old in self.folder.glob(f"{self.kind}_*.eml"):
             old.unlink()
+        self.cleared = True
+
+    def ready(self) -> None:
+        pass
 
     def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> Path | None:
-        base, n = f"{self.kind}_{name}", 1
+        base, n = f"{self.kind}_{name or 'unmatched'}", 1
         stem = base
         while stem.casefold() in self.taken:  # ids that differ only in case, on a case-blind disk
             n += 1

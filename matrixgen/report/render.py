@@ -231,6 +231,8 @@ def report_path(out: Path, round_label: str, partnership_id: str | None) -> Path
 
 
 class _WarningCollector(logging.Handler):
+    """Every WeasyPrint warning of one render; ``_write_one`` tells the subsetter notice apart."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []

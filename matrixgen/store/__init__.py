@@ -31,7 +31,7 @@ from ..errors import problem
 from ..files import FILE_MODE, private_dir
 from .model import (
     ACCEPTED, ASSIGNED, CLOSED, OPEN, REJECTED, WAITING, AnswerInfo, Decision, IssuedInfo, NewSubmission,
-    PartnershipInfo, ReportInfo, ReviewItem, ReviewReason, RosterChange, RoundInfo, ScoreInfo, StoreError,
+    MessageInfo, PartnershipInfo, ReportInfo, ReviewItem, ReviewReason, RosterChange, RoundInfo, ScoreInfo, StoreError,
     SubmissionDetail, SubmissionInfo, now,
 )
 from .review import ReviewMixin
@@ -47,7 +47,7 @@ BUSY_TIMEOUT_MS = 15_000  # a CLI command and the web app share one SQLite file:
 
 __all__ = [
     "ACCEPTED", "ASSIGNED", "CLOSED", "OPEN", "REJECTED", "WAITING", "AnswerInfo", "Decision", "IssuedInfo",
-    "NewSubmission", "PartnershipInfo", "ReportInfo", "ReviewItem", "ReviewReason", "RosterChange", "RoundInfo",
+    "MessageInfo", "NewSubmission", "PartnershipInfo", "ReportInfo", "ReviewItem", "ReviewReason", "RosterChange", "RoundInfo",
     "SCHEMA_VERSION", "ScoreInfo", "Store", "StoreError", "SubmissionDetail", "SubmissionInfo", "Upgrade",
     "check_label", "metadata", "now", "sent_messages", "store_url",
 ]

@@ -181,6 +181,17 @@ class StoreError(Exception):
 
 
 @dataclass(frozen=True)
+class MessageInfo:
+    """The email a review item came with (``matrixgen collect``)."""
+
+    pk: int
+    sender: str
+    subject: str
+    sent_at: str
+    text: str
+
+
+@dataclass(frozen=True)
 class ReviewItem:
     """A return that waits for a person (or did, once decided)."""
 
@@ -199,6 +210,7 @@ class ReviewItem:
     decision_reason: str = ""
     decided_by: str = ""
     decided_at: str = ""
+    message: MessageInfo | None = None  # the email it came with, if it came by email
 
     @property
     def waiting(self) -> bool:
@@ -206,7 +218,9 @@ class ReviewItem:
 
     @property
     def file(self) -> str:
-        return self.submission.file_name if self.submission else ""
+        if self.submission is not None:
+            return self.submission.file_name
+        return f"email from {self.message.sender or 'an unknown sender'}" if self.message is not None else ""
 
     @property
     def partnership(self) -> PartnershipInfo | None:

@@ -21,8 +21,11 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import problem
-from .model import ACCEPTED, ASSIGNED, REJECTED, WAITING, Decision, PartnershipInfo, ReviewItem, StoreError, now
-from .schema import partnerships, review_decisions, review_items, rounds, submissions
+from .model import (
+    ACCEPTED, ASSIGNED, REJECTED, WAITING, Decision, MessageInfo, PartnershipInfo, ReviewItem, ReviewReason, StoreError,
+    now,
+)
+from .schema import mail_messages, partnerships, review_decisions, review_items, rounds, submissions
 
 ACTIONS = ("assign", "accept", "reject")
 STATE_OF = {"assign": ASSIGNED, "accept": ACCEPTED, "reject": REJECTED}
@@ -50,7 +53,23 @@ class ReviewMixin:
                                                                         "decided_partnership_pk") if r[c]})
         subs = {s.pk: s for s in self._submissions(submissions.c.pk.in_([r["submission_pk"] for r in rows
                                                                            if r["submission_pk"]]))} if rows else {}
-        return [_item(r, subs, people) for r in rows]
+        messages = _messages(self.engine, {r["message_pk"] for r in rows if r["message_pk"]})
+        return [_item(r, subs, people, messages) for r in rows]
+
+    def add_message_review(self, message_pk: int, reason: ReviewReason, round_label: str | None,
+                           received_at: str) -> int:
+        """A message with nothing to score (no workbook attached) waits for a person, with its text."""
+        with self.engine.begin() as conn:
+            found = conn.execute(select(review_items.c.pk).where(review_items.c.message_pk == message_pk)).scalar()
+            if found is not None:  # added by a run that died before it recorded the message as processed
+                return found
+            pk = _partnership_pk(conn, reason.suggested_partnership) if reason.suggested_partnership else None
+            known = round_label and conn.execute(select(rounds.c.label).where(rounds.c.label == round_label)).first()
+            return conn.execute(insert(review_items).values(
+                submission_pk=None, message_pk=message_pk, round_label=round_label if known else None,
+                reason_code=reason.code, reason=reason.reason, suggested_partnership_pk=pk,
+                suggested_round=round_label if known else None, received_at=received_at, created_at=now(),
+                state=WAITING)).inserted_primary_key[0]
 
     def review_item(self, pk: int) -> ReviewItem:
         found = self.review_items(waiting_only=False, pks=[pk])
@@ -184,8 +203,18 @@ def _partnerships(conn: Connection, pks: set[int]) -> dict[int, PartnershipInfo]
                                   r.contact_email, bool(r.verified)) for r in rows}
 
 
-def _item(r, subs: dict, people: dict[int, PartnershipInfo]) -> ReviewItem:
+def _messages(engine: Engine, pks: set[int]) -> dict[int, MessageInfo]:
+    if not pks:
+        return {}
+    t = mail_messages.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.pk, t.sender, t.subject, t.sent_at, t.body_text).where(t.pk.in_(pks))).all()
+    return {r.pk: MessageInfo(r.pk, r.sender, r.subject, r.sent_at, r.body_text) for r in rows}
+
+
+def _item(r, subs: dict, people: dict[int, PartnershipInfo], messages: dict[int, MessageInfo]) -> ReviewItem:
     return ReviewItem(
+        message=messages.get(r["message_pk"]),
         pk=r["pk"], submission=subs.get(r["submission_pk"]), round_label=r["round_label"],
         reason_code=r["reason_code"], reason=r["reason"],
         suggested_partnership=people.get(r["suggested_partnership_pk"]), suggested_round=r["suggested_round"],

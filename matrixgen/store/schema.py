@@ -6,7 +6,7 @@ test checks that the migrations, run from an empty database, arrive at exactly t
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -178,6 +178,7 @@ review_items = Table(
     Column("decision_reason", Text, nullable=False, default=""),
     Column("decided_by", Text, nullable=False, default=""),
     Column("decided_at", String(20), nullable=False, default=""),
+    Column("message_pk", Integer, ForeignKey("mail_messages.pk")),  # a message with no file to score (0005)
     Index("ix_review_items_state", "state"),
 )
 review_decisions = Table(
@@ -194,7 +195,7 @@ review_decisions = Table(
     Column("before", Text, nullable=False, default="{}"),
 )
 
-# The staff web app (0005). People are named by email in the audit log and on jobs, not by a
+# The staff web app (0004). People are named by email in the audit log and on jobs, not by a
 # foreign key: removing a user keeps the record of what they did.
 web_users = Table(
     "web_users", metadata,
@@ -248,4 +249,50 @@ web_jobs = Table(
     Column("total", Integer, nullable=False, default=0),
     Column("message", Text, nullable=False, default=""),
     Column("result", Text, nullable=False, default="{}"),  # JSON: what the job's page shows when it is done
+)
+# Mail in (0005): every message collected, once. A message is known by its mailbox, UIDVALIDITY and
+# UID, else by its Message-ID (and sender), else by the sha256 of its raw bytes; it is recorded
+# before anything is done with it and again after each step, so a killed run picks up where it was.
+mail_messages = Table(
+    "mail_messages", metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("mailbox", Text, nullable=False),  # imap://user@host:port/FOLDER, or the exported file or folder
+    Column("uidvalidity", BigInteger),  # IMAP only; unsigned 32-bit, hence BigInteger
+    Column("uid", BigInteger),
+    Column("message_id", Text, nullable=False, default=""),
+    Column("sha256", String(64), nullable=False),  # of the raw message, archived as <data>/archive/mail/<sha256>.eml
+    Column("size", Integer, nullable=False),
+    Column("sender", Text, nullable=False, default=""),  # the From address, '' when there is not exactly one
+    Column("sender_name", Text, nullable=False, default=""),
+    Column("sent_at", String(20), nullable=False, default=""),  # its Date header, UTC
+    Column("received_at", String(20), nullable=False),  # when the office's server received it
+    Column("subject", Text, nullable=False, default=""),
+    Column("body_text", Text, nullable=False, default=""),  # its text, for the review queue
+    Column("archive_path", Text, nullable=False, default=""),
+    Column("kind", String(16), nullable=False),  # person | auto-forward | auto-reply | list | report | own
+    Column("state", String(12), nullable=False),  # received | processed
+    Column("outcome", String(12), nullable=False, default=""),  # scored | incomplete | rejected | review | refused | ignored | bounce
+    Column("reason_code", String(20), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
+    Column("round_label", String(40)),  # the round it was matched to, which its receipt is logged under
+    Column("partnership_id", String(40)),
+    Column("answer", Boolean, nullable=False, default=False),  # a receipt is due to the sender
+    Column("collected_at", String(20), nullable=False),
+    Column("moved_at", String(20), nullable=False, default=""),  # moved to the done folder (or flagged)
+    Index("ix_mail_messages_uid", "mailbox", "uidvalidity", "uid"),
+    Index("ix_mail_messages_message_id", "message_id"),
+    Index("ix_mail_messages_sha256", "sha256"),
+)
+mail_attachments = Table(
+    "mail_attachments", metadata,
+    Column("message_pk", Integer, ForeignKey("mail_messages.pk"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("file_name", Text, nullable=False),  # as the sender named it
+    Column("shown", Text, nullable=False),  # as it was scored and stored: mail-<message pk>/<safe name>
+    Column("sha256", String(64), nullable=False, default=""),
+    Column("size", Integer, nullable=False, default=0),
+    Column("status", String(12), nullable=False, default=""),  # as batch.Outcome, or refused | skipped
+    Column("submission_pk", Integer, ForeignKey("submissions.pk")),
+    Column("reason_code", String(20), nullable=False, default=""),
+    Column("reason", Text, nullable=False, default=""),
 )

@@ -71,6 +71,9 @@ class PreviewTransport:
     def open(self) -> None:
         pass
 
+    def ready(self) -> None:
+        pass
+
     def send(self, msg: EmailMessage, sender: str, recipient: str, name: str) -> Path | None:
         self.messages[name] = {"subject": str(msg["Subject"] or ""),
                                "attachments": [a.get_filename() or "" for a in msg.iter_attachments()]}

@@ -7,7 +7,7 @@ email rather than by a foreign key, so that removing a user keeps the record of 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
