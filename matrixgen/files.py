@@ -89,10 +89,16 @@ def atomic_open(path: str | Path, mode: str = "wb", *, durable: bool = False, **
 
     A killed process or Ctrl-C never leaves a half-written file under the real name; ``durable``
     also syncs it to disk first, against a power cut (slower: a thousand workbooks notice it)."""
+    from .interrupt import held
+
     path = Path(path)
     private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # mkstemp: 0600
+    tmp: str | None = None
     try:
+        # A Ctrl-C inside mkstemp, after it made the file but before we know its name, would leave
+        # the file behind: it waits until the name is known (and the file is then removed below).
+        with held():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # 0600
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             if durable:
@@ -100,10 +106,11 @@ def atomic_open(path: str | Path, mode: str = "wb", *, durable: bool = False, **
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
 
 
