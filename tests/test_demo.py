@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import openpyxl
 import pytest
@@ -160,3 +161,17 @@ def test_demo__closing_summary__ends_with_how_to_look_in_the_browser(demo):
     store.close()
     assert user is not None and user.staff and token
     assert load_key(demo.out) == DEMO_KEY  # `serve` verifies the demo's workbooks with the demo's key
+
+
+def test_demo__with_an_open_umask__every_file_0600_every_folder_0700(tmp_path):
+    """Everything the pipeline writes (store, key, archive, workbooks, returns, summaries, outbox,
+    reports) holds names, addresses and answers: private whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        result = run_demo(tmp_path / "demo", rounds=("2026",))
+    finally:
+        os.umask(old)
+    wrong = [(str(p.relative_to(tmp_path)), oct(p.stat().st_mode & 0o777)) for p in (tmp_path / "demo").rglob("*")
+             if (p.stat().st_mode & 0o777) != (0o700 if p.is_dir() else 0o600)]
+    assert wrong == []
+    assert len(list(result.out.rglob("*.pdf"))) > 1 and len(list(result.out.rglob("*.eml"))) > 1
