@@ -93,7 +93,7 @@ def test_ci_run__service_cannot_start_under_ci__fails_with_its_log_before_testin
         pytest.skip(".ci/run would install make or python3 from Debian first")
     done = subprocess.run([str(ROOT / ".ci" / "run")], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CI": "true", "MATRIXGEN_CI_PG_BIN": "/nonexistent/bin",
-                               "TMPDIR": str(tmp_path)})
+                               "MATRIXGEN_CI_SERVICES": "postgres", "TMPDIR": str(tmp_path)})
     assert done.returncode == 1
     assert "CI=true and the postgres service could not start" in done.stderr
     assert "no initdb and pg_ctl in /nonexistent/bin" in done.stderr
