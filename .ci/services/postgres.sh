@@ -17,7 +17,8 @@ newest_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; 
 
 # PostgreSQL refuses to run as root, hence its own user when we are root.
 as_server() {
-  if [ "$(id -u)" = 0 ]; then su -s /bin/sh -c 'exec "$0" "$@"' -- postgres "$@"; else "$@"; fi
+  # From /: the postgres user may not enter the folder this was started in.
+  if [ "$(id -u)" = 0 ]; then (cd / && su -s /bin/sh -c 'exec "$0" "$@"' -- postgres "$@"); else "$@"; fi
 }
 
 # fail WHY [LOG...]: the reason, then each log in full.
