@@ -49,6 +49,7 @@ def revisions_after(revision: str) -> list[str]:
 def release_sqlite(tmp_path) -> Path:
     path = tmp_path / "store.db"
     shutil.copyfile(RELEASE_DB, path)
+    path.chmod(0o644)  # as release 0.1.0 left it under a usual umask
     return path
 
 
@@ -96,6 +97,8 @@ def test_upgrade__release_store__every_row_kept_and_it_works(backend, request):
     assert len(store.results("2026")) == 10
     store.close()
 
+    if backend == "sqlite":  # the release made it with the umask's mode: the upgrade makes it private
+        assert oct(Path(url.removeprefix("sqlite:///")).stat().st_mode & 0o777) == "0o600"
     again = Store.open(url)  # upgrading is done once
     assert again.upgrade.steps == [] and not again.upgrade.upgraded
     again.close()

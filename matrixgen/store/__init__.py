@@ -113,6 +113,8 @@ class Store(RoundsMixin, SubmissionsMixin, ReviewMixin):
             upgrade = prepare(engine, shown, create)
         except SQLAlchemyError as exc:
             raise StoreError(problem("MG-STORE-004", shown, url=shown, reason=str(exc).splitlines()[0])) from None
+        if path is not None and upgrade.upgraded:
+            _make_private(path)  # releases before 0.2 created the store with the umask's mode
         return cls(engine, url, upgrade)
 
     def close(self) -> None:
@@ -121,6 +123,15 @@ class Store(RoundsMixin, SubmissionsMixin, ReviewMixin):
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+
+
+def _make_private(path: Path) -> None:
+    for found in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if found.stat().st_uid == os.getuid():
+                os.chmod(found, FILE_MODE)
+        except OSError:
+            continue
 
 
 def _shown(url: str) -> str:
