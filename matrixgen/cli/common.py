@@ -96,13 +96,17 @@ def open_store_or_exit(db: str | None, *, create: bool = False) -> Store:
     return store
 
 
+def shown_path(path: str | Path) -> str:
+    """A path as the user would type it: relative to here when it is below here."""
+    path = Path(path)
+    here = Path.cwd()
+    return str(path.relative_to(here)) if path.is_absolute() and path.is_relative_to(here) else str(path)
+
+
 def _where(store: Store) -> str:
-    """The store's file as the user would type it (relative to here when it is below here), or its URL."""
+    """The store's file as the user would type it, or its URL."""
     shown = store.shown
-    if not shown.startswith("sqlite:///"):
-        return shown
-    path = Path(shown.removeprefix("sqlite:///"))
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    return shown_path(shown.removeprefix("sqlite:///")) if shown.startswith("sqlite:///") else shown
 
 
 def pick_round(store: Store, given: str | None) -> str:

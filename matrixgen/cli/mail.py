@@ -11,7 +11,7 @@ from .. import interrupt
 from ..files import data_dir
 from .common import (
     CONTEXT, check_label, db_option, echo_problems, main, on_interrupt, open_store_or_exit, pick_round, progress,
-    round_option, silent_option,
+    round_option, shown_path, silent_option,
 )
 
 
@@ -97,7 +97,8 @@ def send(kind, round_label, partnership_ids, dry_run, limit, resend, throttle, s
     click.echo(format_sent(result, kind, round_label))
     echo_problems(result.all_problems())
     if dry_run and result.count(mail.WRITTEN):
-        click.echo(f"Wrote {result.count(mail.WRITTEN)} message(s) to {outbox}/: nothing was sent or recorded.")
+        click.echo(f"Wrote {result.count(mail.WRITTEN)} message(s) to {shown_path(outbox)}/: "
+                   "nothing was sent or recorded.")
     if not result.ok:
         raise SystemExit(1)
 
