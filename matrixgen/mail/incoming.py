@@ -9,7 +9,7 @@ decoded, defects recorded rather than raised). In order:
    address, or a person. Only people are answered (RFC 3834); machines are recorded and left.
 3. **Its files**: every attachment, also inside forwarded messages (``message/rfc822``) and zip
    files of workbooks, under limits on their number, nesting and (for zips) the same bounds that
-   ``read.py`` puts on a workbook. A broken encoding or a name that is a path refuses that file;
+   the reader (``matrixgen/read/``) puts on a workbook. A broken encoding or a name that is a path refuses that file;
    too many files, too deep or too big refuses the whole message. Either way with a reason.
 """
 
@@ -50,7 +50,7 @@ class MailLimits:
     max_attachments: int = 20  # files, zip members included
     max_depth: int = 5  # multipart and forwarded-message levels
     max_parts: int = 200
-    files: Limits = DEFAULT_LIMITS  # each file, and each zip of files, as read.py bounds a workbook
+    files: Limits = DEFAULT_LIMITS  # each file, and each zip of files, as the reader bounds a workbook
 
 
 DEFAULT_MAIL_LIMITS = MailLimits()
@@ -297,7 +297,7 @@ def _is_archive(name: str, data: bytes) -> bool:
 
 
 def unzip(name: str, data: bytes, limits: MailLimits) -> Iterator[Attachment]:
-    """The files of a zip, each named ``<zip name>/<file name>``, under read.py's bounds; a zip that
+    """The files of a zip, each named ``<zip name>/<file name>``, under the reader's bounds; a zip that
     breaks them is one refused attachment, none of its files opened."""
     bounds = limits.files
 

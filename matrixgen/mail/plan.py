@@ -14,7 +14,7 @@ from ..roster import Partnership
 from ..store import Store, SubmissionDetail
 
 NOT_RETURNED, INCOMPLETE, REJECTED, SCORED, IN_REVIEW = "not returned", "incomplete", "rejected", "scored", "in review"
-# What is wrong with an answer, as a reminder says it (codes from read.py's checks).
+# What is wrong with an answer, as a reminder says it (codes from the reader's checks, matrixgen/read/).
 BLANK, OFF_SCALE, SEVERAL, FORMULA, NO_ROW = "blank", "not an answer", "several answers", "a formula", "row deleted"
 ANSWER_PROBLEMS = {"MG-READ-021": BLANK, "MG-READ-022": OFF_SCALE, "MG-READ-019": SEVERAL, "MG-READ-023": FORMULA,
                    "MG-READ-018": NO_ROW}

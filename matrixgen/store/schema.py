@@ -136,7 +136,7 @@ reports = Table(
     Column("rendered_at", String(20), nullable=False),
     Index("ix_reports_round_partnership", "round_label", "partnership_id"),
 )
-# Every message send.py sent or tried to (v2). A log: no foreign keys, so that it can always
+# Every message mail/batch.py sent or tried to (v2). A log: no foreign keys, so that it can always
 # record what happened, and ids rather than pks, so that it reads on its own in an audit.
 sent_messages = Table(
     "sent_messages", metadata,
