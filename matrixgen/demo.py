@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .batch import BatchResult
 from .demo_mail import collect_round, mail_step, returns_as_mbox
-from .files import private_dir, write_private
+from .files import private_dir, shown_path, write_private
 from .simulate import Respondent, answers_for_level, fill
 from .generate import Generated, Options, generate_blank, generate_workbooks
 from .roster import Partnership, load_roster
@@ -88,6 +88,7 @@ class DemoResult:
     waiting: list = field(default_factory=list)  # store.ReviewItem still waiting at the end
     decided: object | None = None  # the store.ReviewItem the demo decided
     web_password: str | None = None  # the demo user's, for `matrixgen serve` (None without the [web] extra)
+    prog: str = "matrixgen"  # the command as the user can type it, in the hints printed
 
     @property
     def store_path(self) -> Path:
@@ -171,7 +172,7 @@ def returns_for_round(rubric: Rubric, issued: list[Generated], out: Path, label:
 
 
 def run_demo(out: str | Path, rubric: Rubric | None = None, workers: int | None = None,
-             rounds: tuple[str, ...] = ROUNDS) -> DemoResult:
+             rounds: tuple[str, ...] = ROUNDS, prog: str = "matrixgen") -> DemoResult:
     """A round as staff run it, twice: close the last round, open this one, issue and email the
     workbooks, score what comes back, decide what waits in review, remind those still to come; then
     report on the latest round and email the reports."""
@@ -179,14 +180,14 @@ def run_demo(out: str | Path, rubric: Rubric | None = None, workers: int | None 
     prepare(out)
     rubric = rubric or require_rubric()
     roster = load_roster(sample_roster_path())
-    result = DemoResult(out)
+    result = DemoResult(out, prog=prog)
     store = Store.open(result.store_path, out)
     mail = Mail(store, rubric, out)
     for index, label in enumerate(rounds):
         if index:
             store.set_round_state(rounds[index - 1], "closed")
             result.steps.append((f"round {rounds[index - 1]} closed: a return for it from now on waits in review "
-                                 "as late", f"matrixgen round list --db {result.store_path}"))
+                                 "as late", f"{prog} round list --db {result.store_path}"))
         store.open_round(label, roster.partnerships, due=round_options(label).due)
         blank, issued = issue_round(rubric, roster.partnerships, out, label, store)
         result.issued[label] = issued
@@ -242,8 +243,8 @@ def review_step(store: Store, label: str, waiting, result: DemoResult) -> tuple[
         decided = store.decide(near_miss.pk, "accept", by="demo")
         result.decided = decided
         lines.append(f"    staff accepted item {decided.pk}: it is {decided.decided_partnership.partnership_id}'s "
-                     f"return for round {decided.decided_round} (`matrixgen review accept {decided.pk}`)")
-    return "\n".join(lines), f"matrixgen review --db {result.store_path}"
+                     f"return for round {decided.decided_round} (`{result.prog} review accept {decided.pk}`)")
+    return "\n".join(lines), f"{result.prog} review --db {result.store_path}"
 
 
 def closing_summary(result: DemoResult, rubric: Rubric | None = None) -> list[str]:
@@ -267,15 +268,15 @@ def closing_summary(result: DemoResult, rubric: Rubric | None = None) -> list[st
         f"{t['not returned']} not returned",
         f"Still owing a scored workbook: {', '.join(owing) or 'nobody'}",
         "Overall stage: " + ", ".join(f"{k} {n}" for k, n in stages.items()),
-        f"Waiting for review: {len(result.waiting)} (matrixgen review --db {result.store_path})",
+        f"Waiting for review: {len(result.waiting)} ({result.prog} review --db {result.store_path})",
         "Open first:",
     ]
     latest_scores = sorted((result.out / status.label / "scores").glob("*/summary.xlsx"))
     for path in (portfolio, example, *latest_scores[-1:], outbox_folder(result.out, status.label)):
         if path is not None:
-            lines.append(f"  {path}")
+            lines.append(f"  {shown_path(path)}")
     if result.web_password:
-        lines.append(f"In the browser: MATRIXGEN_HOME={result.out} matrixgen serve, then sign in at "
+        lines.append(f"In the browser: MATRIXGEN_HOME={result.out} {result.prog} serve, then sign in at "
                      f"http://127.0.0.1:8000/ as {DEMO_USER} with the password {result.web_password}")
     return lines
 

@@ -139,3 +139,10 @@ def create_private(path: str | Path, data: bytes) -> bool:
         return False
     write_private(path, data)
     return True
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as the user would type it: relative to here when it is below here."""
+    path = Path(path)
+    here = Path.cwd()
+    return str(path.relative_to(here)) if path.is_absolute() and path.is_relative_to(here) else str(path)

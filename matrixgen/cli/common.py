@@ -13,7 +13,7 @@ import click
 
 from .. import __version__, identity
 from ..errors import Problem, problem
-from ..files import LABEL_RULE, data_dir, valid_label
+from ..files import LABEL_RULE, data_dir, shown_path, valid_label  # noqa: F401 - shown_path for the commands
 from ..rubric import Rubric, load_rubric
 
 if TYPE_CHECKING:
@@ -94,13 +94,6 @@ def open_store_or_exit(db: str | None, *, create: bool = False) -> Store:
         for revision, summary in store.upgrade.steps:
             click.echo(f"  {int(revision)}: {summary}", err=True)
     return store
-
-
-def shown_path(path: str | Path) -> str:
-    """A path as the user would type it: relative to here when it is below here."""
-    path = Path(path)
-    here = Path.cwd()
-    return str(path.relative_to(here)) if path.is_absolute() and path.is_relative_to(here) else str(path)
 
 
 def _where(store: Store) -> str:
