@@ -367,3 +367,66 @@ def test_abbreviate__cuts_at_a_word_with_an_ellipsis():
     short = report.abbreviate(text, 60)
     assert len(short) <= 60 and short.endswith("…") and text.startswith(short[:-1])
     assert report.abbreviate("Begin objectives", 60) == "Begin objectives"
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def _layout(document) -> list[tuple]:
+    """Every box of every page: its kind, element, place, size and text, to compare two layouts."""
+    found = []
+
+    def walk(box) -> None:
+        found.append((type(box).__name__, getattr(box, "element_tag", None), round(box.position_x, 3),
+                      round(box.position_y, 3), round(box.width or 0, 3), round(box.height or 0, 3),
+                      getattr(box, "text", None)))
+        for child in getattr(box, "children", ()):
+            walk(child)
+
+    for page in document.pages:
+        walk(page._page_box)
+    return found
+
+
+def _html5_document(renderer: Renderer, kind: str, context: dict):
+    from weasyprint import HTML
+
+    html = HTML(string=renderer.html(kind, context), base_url=renderer.base_url, url_fetcher=renderer.fetcher)
+    return html.render(stylesheets=renderer.stylesheets[kind], font_config=renderer.font_config,
+                       **report.render.PDF_OPTIONS)
+
+
+def test_renderer__report_markup__parsed_as_xml_laid_out_as_the_html5_parser_does(renderer):
+    from test_report_portfolio import portfolio_data
+
+    data = make_report(answers({"exploring": "Met", "emerging": "In progress"}, EE_1="line one\nline two"),
+                       partnership=Partnership("x", LONG_NAME, "Region 1", "Logistics"),
+                       history=(past("2025", answers({"exploring": "Met"})),), status="incomplete",
+                       problems=(problem("MG-READ-010", "Matrix!E7", value="Mett"),))
+    for kind, context in (("partnership", report.partnership_context(data)),
+                          ("portfolio", report.portfolio_context(portfolio_data()))):
+        html = renderer.html(kind, context)
+        assert isinstance(renderer.parse(html), report.render.ParsedHTML), kind  # the fast path, not the fallback
+        fast = renderer.document(kind, context)
+        assert _layout(fast) == _layout(_html5_document(renderer, kind, context)), kind
+
+
+def test_renderer__control_characters_in_evidence__dropped_not_drawn(renderer):
+    data = make_report(answers({"exploring": "Met"}, EE_1="pasted from a form\x01 with\x1b escapes\ufffe and\x9f all"))
+    html = renderer.html("partnership", report.partnership_context(data))
+    assert "pasted from a form with escapes and all" in html
+    assert isinstance(renderer.parse(html), report.render.ParsedHTML)
+    assert "pastedfromaformwithescapesandall" in flat(text_of(renderer.partnership_pdf(data)))  # no warning either
+
+
+def test_renderer__template_not_well_formed__html5_parser_lays_it_out_the_same(renderer, tmp_path):
+    own = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, own)
+    page = own / "report" / "partnership.html"
+    page.write_text(page.read_text().replace("<br/>", "<br>"))  # as an office might edit it
+    theirs = Renderer(own)
+    data = make_report(answers({"exploring": "Met"}, EE_1="line one\nline two"))
+    html = theirs.html("partnership", report.partnership_context(data))
+    assert "<br>" in html and not isinstance(theirs.parse(html), report.render.ParsedHTML)
+    context = report.partnership_context(data)
+    assert _layout(theirs.document("partnership", context)) == _layout(renderer.document("partnership", context))
