@@ -430,3 +430,18 @@ def test_renderer__template_not_well_formed__html5_parser_lays_it_out_the_same(r
     assert "<br>" in html and not isinstance(theirs.parse(html), report.render.ParsedHTML)
     context = report.partnership_context(data)
     assert _layout(theirs.document("partnership", context)) == _layout(renderer.document("partnership", context))
+
+
+def test_renderer__palette__written_into_every_stylesheet(renderer):
+    for name in dict.fromkeys(n for names in report.render.STYLESHEETS.values() for n in names):
+        text = renderer.stylesheet_text(name)
+        assert "var(" not in text, name
+    assert "border-left: 4pt solid #1f3a5f;" in renderer.stylesheet_text("report.css")  # --brand
+
+
+def test_renderer__name_not_in_palette__left_for_weasyprint(renderer, tmp_path):
+    own = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, own)
+    css = own / "report" / "report.css"
+    css.write_text(css.read_text() + "\n.kicker { color: var(--no-such-colour, #000); }\n")
+    assert "var(--no-such-colour, #000)" in Renderer(own).stylesheet_text("report.css")
