@@ -175,3 +175,18 @@ def test_demo__with_an_open_umask__every_file_0600_every_folder_0700(tmp_path):
              if (p.stat().st_mode & 0o777) != (0o700 if p.is_dir() else 0o600)]
     assert wrong == []
     assert len(list(result.out.rglob("*.pdf"))) > 1 and len(list(result.out.rglob("*.eml"))) > 1
+
+
+def test_demo__command_not_on_the_path__hints_name_it_as_it_was_run(tmp_path, monkeypatch):
+    from matrixgen.cli.demo import typed_command
+
+    script = tmp_path / ".venv" / "bin" / "matrixgen"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [".venv/bin/matrixgen", "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert typed_command() == ".venv/bin/matrixgen"
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert typed_command() == "matrixgen"
