@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import struct
 import zipfile
 from pathlib import Path
@@ -14,6 +15,11 @@ import pytest
 from matrixgen.generate import Options, generate_blank, generate_workbooks
 from matrixgen.roster import Partnership
 from matrixgen.rubric import load_rubric
+
+# A test run started as a background job (`make test &` in a script, nohup) inherits SIGINT
+# ignored, and so would every command the tests start: the Ctrl-C tests need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 KEY = b"k" * 32
 RUBRIC = load_rubric().rubric
