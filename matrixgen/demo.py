@@ -222,7 +222,9 @@ def run_demo(out: str | Path, rubric: Rubric | None = None, workers: int | None 
     ok = [f for f in files if f.ok]
     result.steps.append((f"round {latest}: {len(ok)} of {len(files)} PDF reports rendered "
                          f"({len(ok) - 1 if any(f.partnership_id is None for f in ok) else len(ok)} partnerships "
-                         "and the portfolio; one whose return waits in review has none yet)",
+                         "and the portfolio; one whose return waits in review has none yet)"
+                         # such as fonts subset without HarfBuzz's subsetter: said once, as the report command does
+                         + "".join(f"\n    {p.severity.value}: {p}" for p in files.notes),
                          str(out / "reports" / latest)))
     result.steps.append(mail.send(latest, "reports"))
     result.status = round_status(store, latest)

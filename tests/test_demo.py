@@ -190,3 +190,10 @@ def test_demo__command_not_on_the_path__hints_name_it_as_it_was_run(tmp_path, mo
     assert typed_command() == ".venv/bin/matrixgen"
     monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
     assert typed_command() == "matrixgen"
+
+
+def test_demo__reports_step__carries_the_run_notes_once(demo):
+    step = next(what for what, _ in demo.steps if "PDF reports rendered" in what)
+    notes = [str(p) for p in demo.reports.notes]  # the subsetter note on a machine without it
+    assert step.count("[MG-REPORT-") == len(notes)
+    assert all(note in step for note in notes)
