@@ -491,16 +491,20 @@ class Template:
         cells = [(_token(k).encode(), escape(values[k]).encode("utf-8")) for k in PERSONAL_KEYS]
         props = [(_token(k).encode(), escape(values[k] or "-").encode("utf-8")) for k in PERSONAL_KEYS]
         out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-            for name, date_time, data in self._parts:
-                if name in self._personal:
-                    for old, new in props if name == CUSTOM_PROPS_PART else cells:
-                        data = data.replace(old, new)
-                    for stand_in, key, width in self._heights[name]:
-                        data = data.replace(stand_in, _height_attr(_value_height(values[key], width)))
-                info = zipfile.ZipInfo(name, date_time)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                z.writestr(info, data, compresslevel=1)
+        z = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
+        for name, date_time, data in self._parts:
+            if name in self._personal:
+                for old, new in props if name == CUSTOM_PROPS_PART else cells:
+                    data = data.replace(old, new)
+                for stand_in, key, width in self._heights[name]:
+                    data = data.replace(stand_in, _height_attr(_value_height(values[key], width)))
+            info = zipfile.ZipInfo(name, date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data, compresslevel=1)
+        # Not a `with` block: closing a zip left mid-entry by Ctrl-C raises ValueError ("open
+        # writing handle") in place of the KeyboardInterrupt. The zip is in memory: an
+        # unfinished one is simply dropped.
+        z.close()
         return out.getvalue()
 
 

@@ -135,6 +135,23 @@ def test_generate__template_copy__same_content_as_a_direct_build():
     assert props(fast) == props(slow)
 
 
+def test_generate__ctrl_c_as_a_part_is_opened__keyboardinterrupt_not_valueerror(monkeypatch):
+    template = Template(RUBRIC, OPTIONS)
+    ident = template.identity_for(ALPHA, KEY)
+    opened = []
+    real_init = zipfile._ZipWriteFile.__init__
+
+    def init(self, *args, **kwargs):  # Ctrl-C arriving after zipfile marked itself as writing a part
+        opened.append(1)
+        if len(opened) == 3:
+            raise KeyboardInterrupt
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "__init__", init)
+    with pytest.raises(KeyboardInterrupt):
+        template.render(ident)
+
+
 def test_generate__workbook__is_a_clean_zip_with_no_leftover_tokens(issued):
     with zipfile.ZipFile(issued.path) as z:
         assert z.testzip() is None
