@@ -32,7 +32,7 @@ from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from . import identity
+from . import identity, interrupt
 from .files import private_dir, valid_label, write_private
 from .identity import Identity
 # The layout contract, re-exported: the reader imports it from layout.py without openpyxl.
@@ -491,20 +491,19 @@ class Template:
         cells = [(_token(k).encode(), escape(values[k]).encode("utf-8")) for k in PERSONAL_KEYS]
         props = [(_token(k).encode(), escape(values[k] or "-").encode("utf-8")) for k in PERSONAL_KEYS]
         out = io.BytesIO()
-        z = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED)
-        for name, date_time, data in self._parts:
-            if name in self._personal:
-                for old, new in props if name == CUSTOM_PROPS_PART else cells:
-                    data = data.replace(old, new)
-                for stand_in, key, width in self._heights[name]:
-                    data = data.replace(stand_in, _height_attr(_value_height(values[key], width)))
-            info = zipfile.ZipInfo(name, date_time)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data, compresslevel=1)
-        # Not a `with` block: closing a zip left mid-entry by Ctrl-C raises ValueError ("open
-        # writing handle") in place of the KeyboardInterrupt. The zip is in memory: an
-        # unfinished one is simply dropped.
-        z.close()
+        # Held: a Ctrl-C inside zipfile can leave it marked as writing a part, and closing it then
+        # raises ValueError in place of the KeyboardInterrupt (here, and again when it is
+        # collected). A workbook takes about 2 ms; the Ctrl-C takes effect when it is done.
+        with interrupt.held(), zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, date_time, data in self._parts:
+                if name in self._personal:
+                    for old, new in props if name == CUSTOM_PROPS_PART else cells:
+                        data = data.replace(old, new)
+                    for stand_in, key, width in self._heights[name]:
+                        data = data.replace(stand_in, _height_attr(_value_height(values[key], width)))
+                info = zipfile.ZipInfo(name, date_time)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                z.writestr(info, data, compresslevel=1)
         return out.getvalue()
 
 
