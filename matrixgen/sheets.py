@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .files import atomic_open
+from .interrupt import held
 from .read import column_letters
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheet apps may run as a formula
@@ -81,10 +82,10 @@ def write_xlsx(path: Path, sheets: Sequence[Sheet]) -> Path:
             f'<Relationship Id="rIdL{k}" Type="{_REL_NS}/hyperlink" Target="{_xml(url)}" TargetMode="External"/>'
             for k, url in enumerate(s.links.values(), 1))) for i, s in zip(n, sheets) if s.links},
     }
-    with atomic_open(path, "wb") as fh:
-        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
-            for name, text in parts.items():
-                z.writestr(name, text.encode("utf-8"))
+    # Held, as in generate: a Ctrl-C inside zipfile would turn into a ValueError on close.
+    with atomic_open(path, "wb") as fh, held(), zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        for name, text in parts.items():
+            z.writestr(name, text.encode("utf-8"))
     return Path(path)
 
 
