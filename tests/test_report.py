@@ -12,6 +12,7 @@ from weasyprint.formatting_structure import boxes
 
 from matrixgen import report
 from matrixgen.errors import problem
+from matrixgen.report import uastyle
 from matrixgen.report import TEMPLATES, Answer, AssetError, PastRound, Renderer, TemplateFetcher, peer_counts
 from matrixgen.roster import Partnership
 from matrixgen.rubric import rubric_from_canonical
@@ -445,3 +446,30 @@ def test_renderer__name_not_in_palette__left_for_weasyprint(renderer, tmp_path):
     css = own / "report" / "report.css"
     css.write_text(css.read_text() + "\n.kicker { color: var(--no-such-colour, #000); }\n")
     assert "var(--no-such-colour, #000)" in Renderer(own).stylesheet_text("report.css")
+
+
+def test_renderer__lean_ua_stylesheet__in_use_with_list_markers_kept(renderer):
+    # Fails after a WeasyPrint upgrade that changed its UA stylesheet or renamed
+    # HTML._ua_stylesheets: reports are still right then, only slower (see report/uastyle.py).
+    from weasyprint.html import UA
+
+    assert renderer.lean_ua
+    context = report.partnership_context(make_report(answers({"exploring": "Met"})))
+    html = renderer.parse(renderer.html("partnership", context))
+    assert html._ua_stylesheets() == [uastyle.lean_ua_sheet()]
+    lean = uastyle.lean_ua_text(UA)
+    assert "footnote-call" not in lean and "note-callback" not in lean
+    assert "\nli::marker {" in lean and "\n::marker {" not in lean
+    assert uastyle.lean_ua_text(UA.replace("\n::marker {", "\n::marker, x {")) is None
+    # The next steps are a bulleted list: each item still has its marker.
+    found = []
+
+    def walk(box):
+        if isinstance(box, boxes.TextBox) and box.element_tag == "li::marker":
+            found.append(box.text)
+        for child in getattr(box, "children", ()):
+            walk(child)
+
+    for page in renderer.document("partnership", context).pages:
+        walk(page._page_box)
+    assert found == ["• "] * len(RUBRIC.dimensions)  # one Emerging criterion to go in each dimension

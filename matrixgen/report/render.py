@@ -45,6 +45,7 @@ from ..files import discard_partial, write_private
 from .context import partnership_context, portfolio_context
 from .model import PartnershipReportData, PortfolioData
 from .tagging import artifact_orphans
+from .uastyle import LeanUA, lean_ua_sheet
 
 # The package is one level below matrixgen/, where the templates symlink lives.
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -124,7 +125,11 @@ class TemplateFetcher(URLFetcher):
         return body
 
 
-class ParsedHTML(HTML):
+class LeanHTML(LeanUA, HTML):
+    """WeasyPrint's HTML (its HTML5 parser) with the lean user-agent stylesheet (uastyle.py)."""
+
+
+class ParsedHTML(LeanUA, HTML):
     """A ``weasyprint.HTML`` over a tree parsed already: the attributes ``HTML.__init__`` sets
     after its own parse (WeasyPrint 68). Tests compare its layout with the HTML5 parser's."""
 
@@ -168,6 +173,9 @@ class Renderer:
         # One FontConfiguration for every stylesheet and document: the shipped font is
         # registered with Fontconfig once, not once per report.
         self.font_config = FontConfiguration()
+        # WeasyPrint's user-agent stylesheet trimmed of pseudo-elements reports never use, parsed
+        # once per process (see uastyle.py).
+        self.lean_ua = lean_ua_sheet() is not None
         palette = self._palette()
         parsed: dict[str, object] = {}
         self.stylesheets: dict[str, list] = {}
@@ -211,7 +219,7 @@ class Renderer:
         try:
             root = ElementTree.fromstring(source)
         except ElementTree.ParseError:
-            return HTML(string=source, base_url=self.base_url, url_fetcher=self.fetcher)
+            return LeanHTML(string=source, base_url=self.base_url, url_fetcher=self.fetcher)
         return ParsedHTML(root, self.base_url, self.fetcher)
 
     def document(self, kind: str, context: dict):
