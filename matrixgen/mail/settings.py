@@ -107,12 +107,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         security = "starttls"
     port = SECURITY_PORTS[security]
     if values.get("smtp_port"):
-        try:
-            port = int(values["smtp_port"])
-            if not 0 < port < 65536:
-                raise ValueError
-        except ValueError:
+        given = _port_value(values["smtp_port"])
+        if given is None:
             problems.append(problem("MG-SEND-003", located("smtp_port"), value=values["smtp_port"]))
+        port = given or port
     throttle = 0.0
     if values.get("smtp_throttle"):
         throttle = _throttle_value(values["smtp_throttle"])
@@ -127,20 +125,12 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     if smtp and user and security == "none":
         problems.append(problem("MG-SEND-010", located("smtp_security")))
 
-    def folder(key: str) -> Path | None:
-        if not values.get(key):
-            return None
-        p = Path(values[key]).expanduser()
-        return p if p.is_absolute() or where[key] in ENV.values() else base / p
-
-    templates, ca_file = folder("mail_templates"), folder("smtp_ca_file")
+    templates = _path_value(values, where, "mail_templates", ENV, base)
+    ca_file = _path_value(values, where, "smtp_ca_file", ENV, base)
     if templates is not None and not templates.is_dir():
         problems.append(problem("MG-SEND-011", located("mail_templates"), path=templates))
     if smtp and ca_file is not None:
-        try:
-            ssl.create_default_context(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            problems.append(problem("MG-SEND-012", located("smtp_ca_file"), path=ca_file, reason=_reason(exc)))
+        problems.extend(_ca_problems(ca_file, "MG-SEND-012", located("smtp_ca_file")))
     if has_errors(problems):
         return SettingsResult(None, tuple(problems))
     settings = Settings(
@@ -187,6 +177,33 @@ def _read_settings_file(file: Path, problems: list[Problem], name: str = "mail")
         problems.append(problem("MG-SEND-008", f"{file.name}: {name}", reason=f"'{name}' must be a table ([{name}])"))
         return {}
     return table
+
+
+def _port_value(text: str) -> int | None:
+    """A TCP port number, or None for anything else."""
+    try:
+        port = int(text)
+    except ValueError:
+        return None
+    return port if 0 < port < 65536 else None
+
+
+def _path_value(values: Mapping[str, str], where: Mapping[str, str], key: str, names: Mapping[str, str],
+                base: Path) -> Path | None:
+    """A path setting: relative to the settings file when it came from there, else as given."""
+    if not values.get(key):
+        return None
+    path = Path(values[key]).expanduser()
+    return path if path.is_absolute() or where[key] in names.values() else base / path
+
+
+def _ca_problems(path: Path, code: str, where: str) -> list[Problem]:
+    """A CA file that Python's ssl cannot load, as a problem at ``where``."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        return [problem(code, where, path=path, reason=_reason(exc))]
+    return []
 
 
 def _throttle_value(text: str) -> float | None:
@@ -266,12 +283,10 @@ def load_imap_settings(path: str | Path | None = None, env: Mapping[str, str] | 
         problems.append(problem("MG-MAIL-007", located("security")))
     port = IMAP_PORTS[security]
     if values.get("port"):
-        try:
-            port = int(values["port"])
-            if not 0 < port < 65536:
-                raise ValueError
-        except ValueError:
+        given = _port_value(values["port"])
+        if given is None:
             problems.append(problem("MG-MAIL-003", located("port"), value=values["port"]))
+        port = given or port
     folders = {}
     for key, default in (("folder", "INBOX"), ("done_folder", "matrixgen/processed")):
         name = values.get(key, default)
@@ -280,15 +295,9 @@ def load_imap_settings(path: str | Path | None = None, env: Mapping[str, str] | 
         if same or any(not p.strip() or any(ord(c) < 32 for c in p) for p in parts):
             problems.append(problem("MG-MAIL-010", located(key), value=name))
         folders[key] = name
-    ca_file = None
-    if values.get("ca_file"):
-        ca_file = Path(values["ca_file"]).expanduser()
-        if not ca_file.is_absolute() and where["ca_file"] not in IMAP_ENV.values():
-            ca_file = file.parent / ca_file
-        try:
-            ssl.create_default_context(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            problems.append(problem("MG-MAIL-008", located("ca_file"), path=ca_file, reason=_reason(exc)))
+    ca_file = _path_value(values, where, "ca_file", IMAP_ENV, file.parent)
+    if ca_file is not None:
+        problems.extend(_ca_problems(ca_file, "MG-MAIL-008", located("ca_file")))
     if has_errors(problems):
         return ImapSettingsResult(None, tuple(problems))
     return ImapSettingsResult(ImapSettings(
