@@ -13,7 +13,7 @@ import click
 
 from .. import __version__, identity
 from ..errors import Problem, problem
-from ..files import LABEL_RULE, data_dir, shown_path, valid_label  # noqa: F401 - shown_path for the commands
+from ..files import LABEL_RULE, data_dir, shown_path, valid_label
 from ..rubric import Rubric, load_rubric
 
 if TYPE_CHECKING:

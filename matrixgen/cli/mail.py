@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from .. import interrupt
-from ..files import data_dir
+from ..files import data_dir, shown_path
 from .common import (
     CONTEXT, check_label, db_option, echo_problems, main, on_interrupt, open_store_or_exit, pick_round, progress,
-    round_option, shown_path, silent_option,
+    round_option, silent_option,
 )
 
 
